@@ -1,0 +1,34 @@
+"""Plain records every reader returns and every later stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class NerExample:
+    id: str
+    tokens: list[str]
+    tags: list[str]  # IOB2, one per token
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    start: int  # character offset into the context: context[start:start+len(text)] == text
+
+
+@dataclass(frozen=True)
+class QaExample:
+    id: str
+    question: str
+    context: str
+    answers: list[Answer] = field(default_factory=list)
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class ClsExample:
+    id: str
+    text: str
+    label: str

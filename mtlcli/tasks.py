@@ -1,0 +1,76 @@
+"""From a config to each task's examples, label list and (cached) features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import TrainConfig, parse_slice
+from .data.examples import QaExample
+from .data.readers import read_cls, read_ner, read_qa
+from .errors import Problem
+from .features import Features, cached, cls_features, ner_features, qa_features, tokenizer_fingerprint
+
+READERS = {"ner": read_ner, "qa": read_qa, "cls": read_cls}
+
+
+@dataclass
+class TaskData:
+    task: str
+    train: list
+    valid: list
+    skipped: list[Problem] = field(default_factory=list)
+    train_features: Features | None = None
+    valid_features: Features | None = None
+
+
+def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
+    """Read and validate every file up front, so bad data never crashes a run late."""
+    data = {}
+    for task in config.tasks():
+        read = READERS[task]
+        train = read(getattr(config, f"{task}_train"), skip_bad=config.skip_bad)
+        valid_path = getattr(config, f"{task}_valid")
+        valid = read(valid_path, skip_bad=config.skip_bad) if valid_path else None
+        train_examples, valid_examples = train.examples, valid.examples if valid else []
+        if task == "qa":
+            train_examples = select_articles(train_examples, config.qa_train_articles)
+            valid_examples = select_articles(valid_examples, config.qa_valid_articles)
+        size = getattr(config, f"{task}_train_size")
+        if size:
+            train_examples = train_examples[:size]
+        data[task] = TaskData(task, train_examples, valid_examples, train.skipped + (valid.skipped if valid else []))
+    return data
+
+
+def select_articles(examples: list[QaExample], articles: str) -> list[QaExample]:
+    """Keep the SQuAD articles in a slice of the file's article order (titles in order of appearance)."""
+    if not articles:
+        return examples
+    titles = list(dict.fromkeys(ex.title for ex in examples))
+    keep = set(titles[parse_slice(articles)])
+    return [ex for ex in examples if ex.title in keep]
+
+
+def ner_label_list(*example_lists) -> list[str]:
+    """O first, then B-/I- of every entity type, types sorted."""
+    types = sorted({tag[2:] for examples in example_lists for ex in examples for tag in ex.tags if tag != "O"})
+    return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
+
+
+def cls_label_list(*example_lists) -> list[str]:
+    return sorted({ex.label for examples in example_lists for ex in examples})
+
+
+def build_features(task: str, examples: list, tokenizer, config: TrainConfig, labels: list[str], training: bool) -> Features:
+    key = (task, training, tokenizer_fingerprint(tokenizer), config.max_length, config.qa_max_length,
+           config.doc_stride, tuple(labels), repr(examples))
+
+    def build() -> Features:
+        label_ids = {label: i for i, label in enumerate(labels)}
+        if task == "ner":
+            return ner_features(examples, tokenizer, label_ids, config.max_length)
+        if task == "qa":
+            return qa_features(examples, tokenizer, config.qa_max_length, config.doc_stride, training)
+        return cls_features(examples, tokenizer, label_ids, config.max_length)
+
+    return cached(config.cache_dir, key, build)
