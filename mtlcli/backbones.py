@@ -23,6 +23,10 @@ OFFLINE_HINT = (
 )
 
 
+def is_hub_id(name: str) -> bool:
+    return not Path(name).expanduser().is_dir() and name not in PACKAGED_ALIASES
+
+
 def resolve_backbone(name: str) -> str:
     """A local path or Hub id for `from_pretrained`; packaged aliases become their directory."""
     if Path(name).expanduser().is_dir():
@@ -64,6 +68,14 @@ def _check_hub_access(name: str, hub_id: str) -> None:
     raise InputError(f"backbone '{name}' ({hub_id}) is not cached and the Hugging Face Hub is not reachable; {OFFLINE_HINT}")
 
 
+def quiet_transformers() -> None:
+    """transformers' own progress bars and warnings would garble our Rich output."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
 def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
@@ -89,6 +101,7 @@ def load_backbone_config(name: str):
 def load_encoder(name: str, random_init: bool = False):
     from transformers import AutoModel
 
+    quiet_transformers()
     if random_init:
         return AutoModel.from_config(load_backbone_config(name))
     try:

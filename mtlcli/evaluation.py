@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from . import metrics
 from .features import Features
 from .inference import decode_cls, decode_ner, decode_qa
-
-# the metric that picks a task's best checkpoint
-PRIMARY_METRIC = {"ner": "f1", "qa": "f1", "cls": "accuracy"}
+from .metrics import PRIMARY_METRIC
 
 
 @dataclass

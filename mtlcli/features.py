@@ -47,6 +47,8 @@ class Features:
 def ner_features(examples: list[NerExample], tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
     """Sentences longer than `max_length` become several windows; each word is labelled in exactly one."""
     features = Features()
+    if not examples:
+        return features
     budget = max_length - 2  # [CLS] ... [SEP]
     encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
     for index, example in enumerate(examples):
@@ -155,6 +157,8 @@ def _answer_tokens(example: QaExample, offsets: list[tuple[int, int] | None]) ->
 
 
 def cls_features(examples: list[ClsExample], tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
+    if not examples:
+        return Features()
     encoded = tokenizer([ex.text for ex in examples], truncation=True, max_length=max_length)
     return Features(
         input_ids=encoded["input_ids"],

@@ -11,6 +11,15 @@ from .errors import Problem
 from .features import Features, cached, cls_features, ner_features, qa_features, tokenizer_fingerprint
 
 READERS = {"ner": read_ner, "qa": read_qa, "cls": read_cls}
+BUNDLED_PREFIX = "@demo/"  # data shipped inside the package (see mtlcli/demo_data/NOTICE.md)
+
+
+def data_path(value: str) -> str:
+    if value.startswith(BUNDLED_PREFIX):
+        from importlib import resources
+
+        return str(resources.files("mtlcli.demo_data") / value.removeprefix(BUNDLED_PREFIX))
+    return value
 
 
 @dataclass
@@ -28,8 +37,8 @@ def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
     data = {}
     for task in config.tasks():
         read = READERS[task]
-        train = read(getattr(config, f"{task}_train"), skip_bad=config.skip_bad)
-        valid_path = getattr(config, f"{task}_valid")
+        train = read(data_path(getattr(config, f"{task}_train")), skip_bad=config.skip_bad)
+        valid_path = data_path(getattr(config, f"{task}_valid"))
         valid = read(valid_path, skip_bad=config.skip_bad) if valid_path else None
         train_examples, valid_examples = train.examples, valid.examples if valid else []
         if task == "qa":
@@ -74,3 +83,16 @@ def build_features(task: str, examples: list, tokenizer, config: TrainConfig, la
         return cls_features(examples, tokenizer, label_ids, config.max_length)
 
     return cached(config.cache_dir, key, build)
+
+
+def featurize(data: dict[str, TaskData], tokenizer, config: TrainConfig) -> dict[str, list[str]]:
+    """Label lists (from train and valid data) and the features of every split; returns the labels."""
+    labels = {
+        "ner": ner_label_list(data["ner"].train, data["ner"].valid) if "ner" in data else [],
+        "qa": [],
+        "cls": cls_label_list(data["cls"].train, data["cls"].valid) if "cls" in data else [],
+    }
+    for task, td in data.items():
+        td.train_features = build_features(task, td.train, tokenizer, config, labels[task], training=True)
+        td.valid_features = build_features(task, td.valid, tokenizer, config, labels[task], training=False)
+    return labels

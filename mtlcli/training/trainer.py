@@ -21,7 +21,7 @@ from ..config import TrainConfig, to_toml
 from ..errors import InputError, Problem
 from ..evaluation import PRIMARY_METRIC, evaluate_task
 from ..model import ModelSpec, build_model, save_model
-from ..tasks import build_features, cls_label_list, ner_label_list, read_task_data
+from ..tasks import featurize, read_task_data
 from .batching import collate, training_batches
 from .logs import MetricsLog
 from .sampling import epoch_schedule
@@ -129,19 +129,16 @@ def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None,
     torch.manual_seed(config.seed)
 
     tokenizer = load_tokenizer(config.backbone)
+    labels = featurize(data, tokenizer, config)
     spec = ModelSpec(
         backbone=config.backbone,
         backbone_config=load_backbone_config(config.backbone).to_dict(),
         tasks=list(data),
-        ner_labels=ner_label_list(data["ner"].train, data["ner"].valid) if "ner" in data else [],
-        cls_labels=cls_label_list(data["cls"].train, data["cls"].valid) if "cls" in data else [],
+        ner_labels=labels["ner"],
+        cls_labels=labels["cls"],
         max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
         max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
     )
-    labels = {"ner": spec.ner_labels, "cls": spec.cls_labels, "qa": []}
-    for task, td in data.items():
-        td.train_features = build_features(task, td.train, tokenizer, config, labels[task], training=True)
-        td.valid_features = build_features(task, td.valid, tokenizer, config, labels[task], training=False)
     on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
                              "valid": len(td.valid), "skipped": len(td.skipped)} for task, td in data.items()})
 
@@ -199,7 +196,8 @@ def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None,
                 "epoch": epoch + 1, "step": step + 1, "steps": len(schedule),
                 "loss": {t: loss_sums[t] / loss_counts[t] for t in loss_counts},
                 "lr": scheduler.get_last_lr()[0],
-                "tokens_per_s": {t: n / elapsed for t, n in tokens.items()},
+                "tokens": dict(tokens),  # real (non-pad) tokens per task this epoch
+                "tokens_per_s": sum(tokens.values()) / elapsed,
                 "elapsed": time.perf_counter() - started,
             }
             on_event("step", progress)

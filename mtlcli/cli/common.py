@@ -1,0 +1,50 @@
+"""What every command shares: options that build a TrainConfig, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from ..render import console, error, problems_table
+
+PresetOption = Annotated[list[str], typer.Option("--preset", "-p", help="Preset name or TOML path; repeat to compose left to right.")]
+SetOption = Annotated[list[str], typer.Option("--set", help="Override one config key: --set lr=3e-4 (repeatable).")]
+BackboneOption = Annotated[Optional[str], typer.Option(help="Local model directory, alias (minilm, distilbert, bert, roberta) or Hub id.")]
+FileOption = Annotated[Optional[str], typer.Option()]
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("MTL_DEBUG", "") not in ("", "0")
+
+
+def handle_errors(command):
+    """User errors → one line on stderr (+ a table when there are several) and exit 2; Ctrl-C → 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as err:
+            if debug_enabled():
+                raise
+            error(str(err))
+            if len(err.problems) > 1:
+                console.print(problems_table(err.problems))
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            error("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def data_overrides(
+    backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid, **more
+) -> dict:
+    """Explicit flags, by config key; None means 'not given' so presets and --set keep their value."""
+    return dict(backbone=backbone, ner_train=ner_train, ner_valid=ner_valid, qa_train=qa_train, qa_valid=qa_valid,
+                cls_train=cls_train, cls_valid=cls_valid, **more)

@@ -1,0 +1,40 @@
+"""`mtl`: the command-line entry point. Commands import the engine lazily so that --help answers at once."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from .prepare import prepare_command
+from .train import train_command
+
+app = typer.Typer(
+    name="mtl",
+    help="Multi-task fine-tuning of one shared transformer encoder: NER, extractive QA and text classification.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mtl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    if debug:
+        os.environ["MTL_DEBUG"] = "1"
+
+
+app.command("prepare", short_help="Validate, tokenize and cache data; print a summary.")(prepare_command)
+app.command("train", short_help="Train one shared encoder on NER, QA and/or classification.")(train_command)

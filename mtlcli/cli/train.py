@@ -1,0 +1,140 @@
+"""`mtl train`: resolve presets and options into one config, run the engine, render its events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..render import TASK_NAMES, console, metrics_table, note, print_json
+from .common import BackboneOption, FileOption, PresetOption, SetOption, data_overrides, handle_errors
+
+EXAMPLES = """
+Examples:
+
+  mtl train --preset demo                                   # offline demo, a few minutes on a CPU
+
+  mtl train --preset cpu --preset quick --backbone ./minilm \\
+      --ner-train conll/train.txt --ner-valid conll/valid.txt \\
+      --qa-train squad/train.json --qa-valid squad/dev.json
+
+  mtl train --preset colab-t4 --set lr=3e-5 --set step_mode=joint --dry-run
+"""
+
+
+@handle_errors
+def train_command(
+    preset: PresetOption = [],
+    set_: SetOption = [],
+    backbone: BackboneOption = None,
+    ner_train: FileOption = None,
+    ner_valid: FileOption = None,
+    qa_train: FileOption = None,
+    qa_valid: FileOption = None,
+    cls_train: FileOption = None,
+    cls_valid: FileOption = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    step_mode: Annotated[Optional[str], typer.Option(help="sampled (one task per step) or joint (every task per step).")] = None,
+    sampling: Annotated[Optional[str], typer.Option(help="round_robin, proportional, temperature:T or annealed.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o")] = None,
+    skip_bad: Annotated[Optional[bool], typer.Option("--skip-bad", help="Drop malformed records and say how many.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output directory.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and stop.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the final result as JSON on stdout.")] = False,
+) -> None:
+    """Train one shared encoder on every task given data (NER, QA, classification)."""
+    from ..backbones import OFFLINE_HINT, is_hub_id
+    from ..config import resolve, to_toml
+
+    config = resolve(preset, set_, data_overrides(
+        backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid,
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, step_mode=step_mode, sampling=sampling,
+        device=device, precision=precision, output_dir=output_dir, skip_bad=skip_bad,
+    ))
+    if dry_run:
+        if json_output:
+            print_json(config.to_dict())
+        else:
+            typer.echo(to_toml(config), nl=False)
+        if is_hub_id(config.backbone):
+            note(f"backbone '{config.backbone}' comes from the Hugging Face Hub; offline, {OFFLINE_HINT}")
+        return
+
+    from ..training.trainer import train
+
+    with TrainingView() as view:
+        result = train(config, view.on_event, overwrite=overwrite)
+    if json_output:
+        print_json({"output_dir": str(result.output_dir), "best": result.best, "history": result.history})
+
+
+train_command.__doc__ += EXAMPLES
+
+
+class TrainingView:
+    """Live progress per epoch (per-task loss, lr, tokens/s, ETA) and a metrics table after each epoch."""
+
+    def __init__(self):
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress.live.is_started:
+            self.progress.stop()
+
+    def on_event(self, kind: str, data: dict) -> None:
+        getattr(self, f"_{kind}", lambda data: None)(data)
+
+    def _data(self, data: dict) -> None:
+        table = Table(title="data", title_justify="left")
+        for column in ("task", "train examples", "train features", "valid examples", "skipped"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        for task, row in data.items():
+            table.add_row(TASK_NAMES[task], str(row["train"]), str(row["train_features"]), str(row["valid"]), str(row["skipped"]))
+        console.print(table)
+
+    def _start(self, data: dict) -> None:
+        params = data["parameters"]
+        heads = ", ".join(f"{TASK_NAMES[t]} {n:,}" for t, n in params.items() if t != "encoder")
+        console.print(f"device {data['device']}, precision {data['precision']}, {data['processes']} process(es); "
+                      f"encoder {params['encoder']:,} parameters, heads: {heads}")
+        self.progress.start()  # only now: errors before this point stay a clean one-liner
+
+    def _step(self, data: dict) -> None:
+        if self.bar is None or self.progress.tasks[self.bar].fields["epoch"] != data["epoch"]:
+            self.bar = self.progress.add_task("", total=data["steps"], epoch=data["epoch"], status="")
+        losses = " ".join(f"{t} {v:.3f}" for t, v in data["loss"].items())
+        status = f"loss {losses} | lr {data['lr']:.2e} | {data['tokens_per_s']:,.0f} tok/s"
+        self.progress.update(self.bar, completed=data["step"], status=status)
+        # no live display in a log file: a plain line every tenth of an epoch instead
+        if not console.is_terminal and data["step"] % max(1, data["steps"] // 10) == 0:
+            console.print(f"epoch {data['epoch']} step {data['step']}/{data['steps']} | {status} | "
+                          f"{data['elapsed'] / 60:.1f} min", highlight=False)
+
+    def _eval(self, data: dict) -> None:
+        if data.get("valid"):
+            minutes = data["wall_time_s"] / 60
+            console.print(metrics_table(f"validation after epoch {data['epoch']} ({minutes:.1f} min)", data["valid"], data["best"]))
+        if data["improved"]:
+            console.print(f"saved best checkpoint for: {', '.join(TASK_NAMES[t] for t in data['improved'])}")
+
+    def _stopped(self, data: dict) -> None:
+        console.print(f"early stopping after epoch {data['epoch']}: no task improved for {data['patience']} epoch(s)")
+
+    def _end(self, data: dict) -> None:
+        console.print(f"[bold green]done[/] in {data['wall_time_s'] / 60:.1f} min: model in {data['output_dir']}/last"
+                      + "".join(f", best {TASK_NAMES[t]} in {data['output_dir']}/best-{t}" for t in data["best"]))

@@ -1,0 +1,70 @@
+"""Everything the user sees: Rich on stderr for people, clean JSON on stdout for pipelines."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console(stderr=True)  # Rich turns colours off when stderr is no TTY or NO_COLOR is set
+
+TASK_NAMES = {"ner": "NER", "qa": "QA", "cls": "classification"}
+
+
+def error(message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    console.print(f"note: {escape(message)}", highlight=False)
+
+
+def problems_table(problems) -> Table:
+    table = Table(title=f"{len(problems)} problems", title_justify="left")
+    table.add_column("file")
+    table.add_column("line / path")
+    table.add_column("what is wrong")
+    for problem in problems:
+        table.add_row(problem.file, problem.where, problem.what)
+    return table
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fmt(value, percent: bool = False) -> str:
+    if isinstance(value, float):
+        return f"{value * 100:.2f}" if percent else f"{value:.4f}"
+    return str(value)
+
+
+def metrics_table(title: str, valid: dict, best: dict | None = None) -> Table:
+    """One row per metric: NER token accuracy and entity P/R/F1, QA EM/F1, classification accuracy and
+    macro-F1; `best` (per task, its primary metric) goes beside that metric."""
+    from .metrics import PRIMARY_METRIC
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("task")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("best so far", justify="right")
+    for task, scores in valid.items():
+        percent = task != "qa"  # SQuAD EM/F1 are already percentages
+        for i, (label, key) in enumerate(SHOWN_METRICS[task]):
+            best_value = (best or {}).get(task) if key == PRIMARY_METRIC[task] else None
+            table.add_row(TASK_NAMES[task] if i == 0 else "", label, fmt(scores[key], percent),
+                          fmt(best_value, percent) if best_value is not None else "")
+    return table
+
+
+SHOWN_METRICS = {
+    "ner": [("token accuracy", "token_accuracy"), ("entity precision", "precision"),
+            ("entity recall", "recall"), ("entity F1", "f1")],
+    "qa": [("exact match", "exact_match"), ("F1", "f1")],
+    "cls": [("accuracy", "accuracy"), ("macro F1", "macro_f1")],
+}
