@@ -70,6 +70,8 @@ class TrainConfig:
     # run
     seed: int = 42
     patience: int = 0  # early stopping: epochs without improvement of any task (0 = off)
+    save_every: int = 0  # also save a resumable checkpoint every N steps (0 = at the end of each epoch only)
+    keep_checkpoints: int = 2
     output_dir: str = "runs/mtl"
     cache_dir: str = ".mtl-cache"
     description: str = ""
@@ -178,7 +180,7 @@ def validate(config: TrainConfig) -> None:
         parse_sampling(config.sampling)
     except ValueError as err:
         bad("sampling", str(err))
-    for key in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "qa_max_length"):
+    for key in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "qa_max_length", "keep_checkpoints"):
         if getattr(config, key) < 1:
             bad(key, f"must be at least 1, got {getattr(config, key)}")
     if config.lr <= 0:

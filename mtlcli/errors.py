@@ -28,3 +28,15 @@ class InputError(Exception):
         first = str(self.problems[0]).lstrip(": ")
         more = len(self.problems) - 1
         super().__init__(first + (f" (and {more} more)" if more else ""))
+
+
+class WorkError(Exception):
+    """The work failed (not the user's input, e.g. a full disk): exit code 1."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training: a resumable state was saved first (exit code 130)."""
+
+    def __init__(self, run_dir, checkpoint):
+        self.run_dir, self.checkpoint = run_dir, checkpoint
+        super().__init__(f"interrupted; state saved in {checkpoint}; resume with: mtl train --resume {run_dir}")

@@ -66,6 +66,9 @@ def backbone_dir(tmp_path_factory) -> Path:
     fast.save_pretrained(directory)
     config = BertConfig(vocab_size=len(fast), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=128, max_position_embeddings=512, pad_token_id=fast.pad_token_id)
+    import torch
+
+    torch.manual_seed(0)  # the same tiny backbone in every session
     BertModel(config).save_pretrained(directory)
     return directory
 

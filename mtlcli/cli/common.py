@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, TrainingInterrupted, WorkError
 from ..render import console, error, problems_table
 
 PresetOption = Annotated[list[str], typer.Option("--preset", "-p", help="Preset name or TOML path; repeat to compose left to right.")]
@@ -22,7 +22,8 @@ def debug_enabled() -> bool:
 
 
 def handle_errors(command):
-    """User errors → one line on stderr (+ a table when there are several) and exit 2; Ctrl-C → 130."""
+    """User errors → one line on stderr (+ a table when there are several) and exit 2; failures of the
+    work (a full disk) → 1; Ctrl-C → 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -35,6 +36,14 @@ def handle_errors(command):
             if len(err.problems) > 1:
                 console.print(problems_table(err.problems))
             raise typer.Exit(2) from None
+        except WorkError as err:
+            if debug_enabled():
+                raise
+            error(str(err))
+            raise typer.Exit(1) from None
+        except TrainingInterrupted as err:
+            error(str(err))
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(130) from None

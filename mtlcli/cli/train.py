@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..errors import InputError
 from ..render import TASK_NAMES, console, metrics_table, note, print_json
 from .common import BackboneOption, FileOption, PresetOption, SetOption, data_overrides, handle_errors
 
@@ -21,6 +22,8 @@ Examples:
       --qa-train squad/train.json --qa-valid squad/dev.json
 
   mtl train --preset colab-t4 --set lr=3e-5 --set step_mode=joint --dry-run
+
+  mtl train --resume runs/demo                              # continue an interrupted run
 """
 
 
@@ -46,6 +49,8 @@ def train_command(
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o")] = None,
     skip_bad: Annotated[Optional[bool], typer.Option("--skip-bad", help="Drop malformed records and say how many.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output directory.")] = False,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run directory from its last checkpoint.")] = None,
+    save_every: Annotated[Optional[int], typer.Option(help="Also save a resumable checkpoint every N steps.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and stop.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final result as JSON on stdout.")] = False,
 ) -> None:
@@ -53,11 +58,18 @@ def train_command(
     from ..backbones import OFFLINE_HINT, is_hub_id
     from ..config import resolve, to_toml
 
-    config = resolve(preset, set_, data_overrides(
-        backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid,
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, step_mode=step_mode, sampling=sampling,
-        device=device, precision=precision, output_dir=output_dir, skip_bad=skip_bad,
-    ))
+    if resume:
+        from ..training.trainer import resume_config
+
+        if preset or set_ or overwrite:
+            raise InputError("--resume continues a run with its own train_config.toml: give no --preset, --set or --overwrite")
+        config = resume_config(resume)
+    else:
+        config = resolve(preset, set_, data_overrides(
+            backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid,
+            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, step_mode=step_mode, sampling=sampling,
+            device=device, precision=precision, output_dir=output_dir, skip_bad=skip_bad, save_every=save_every,
+        ))
     if dry_run:
         if json_output:
             print_json(config.to_dict())
@@ -70,7 +82,7 @@ def train_command(
     from ..training.trainer import train
 
     with TrainingView() as view:
-        result = train(config, view.on_event, overwrite=overwrite)
+        result = train(config, view.on_event, overwrite=overwrite, resume=bool(resume))
     if json_output:
         print_json({"output_dir": str(result.output_dir), "best": result.best, "history": result.history})
 
@@ -131,6 +143,12 @@ class TrainingView:
             console.print(metrics_table(f"validation after epoch {data['epoch']} ({minutes:.1f} min)", data["valid"], data["best"]))
         if data["improved"]:
             console.print(f"saved best checkpoint for: {', '.join(TASK_NAMES[t] for t in data['improved'])}")
+
+    def _warning(self, data: dict) -> None:
+        note(data["message"])
+
+    def _resumed(self, data: dict) -> None:
+        console.print(f"resuming from {data['checkpoint']}: epoch {data['epoch']}, step {data['step']}")
 
     def _stopped(self, data: dict) -> None:
         console.print(f"early stopping after epoch {data['epoch']}: no task improved for {data['patience']} epoch(s)")

@@ -29,6 +29,16 @@ class MetricsLog:
         self.csv = directory / "training_metrics.csv"
         self.rows: list[dict] = []
 
+    def size(self) -> int:
+        return self.jsonl.stat().st_size if self.jsonl.exists() else 0
+
+    def restore(self, size: int, history: list[dict]) -> None:
+        """Back to the state of a checkpoint: records written after it are dropped (they will be replayed)."""
+        if self.jsonl.exists():
+            with open(self.jsonl, "r+b") as handle:
+                handle.truncate(size)
+        self.rows = [flatten(record) for record in history]
+
     def _append(self, record: dict) -> None:
         with open(self.jsonl, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
@@ -39,6 +49,9 @@ class MetricsLog:
     def epoch(self, record: dict) -> None:
         self._append({"type": "epoch"} | record)
         self.rows.append(flatten(record))
+        self._write_csv()
+
+    def _write_csv(self) -> None:
         columns = list(dict.fromkeys(key for row in self.rows for key in row))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns)

@@ -1,14 +1,21 @@
 """The joint training loop: one shared encoder, each task with its own batches, standard optimisation.
 
 The engine never prints: it reports through `on_event(kind, data)`, and the CLI renders.
-Events: "data" (examples/features per task), "start", "step", "eval", "saved", "stopped", "end".
+Events: "data", "start", "resumed", "step", "eval", "checkpoint", "stopped", "end".
+
+Everything random in a run is derived from the seed: a task's batches from (seed, task, pass over its
+data), the task order of an epoch from (seed, epoch), dropout from torch's RNG (saved in checkpoints).
+So a resumed run replays exactly the steps an uninterrupted run would have taken.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import signal
+import threading
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +25,19 @@ import torch
 
 from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
-from ..errors import InputError, Problem
-from ..evaluation import PRIMARY_METRIC, evaluate_task
+from ..errors import InputError, Problem, TrainingInterrupted
+from ..evaluation import evaluate_task
+from ..metrics import PRIMARY_METRIC
 from ..model import ModelSpec, build_model, save_model
 from ..tasks import featurize, read_task_data
 from .batching import collate, training_batches
+from .checkpoint import latest_valid_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .logs import MetricsLog
 from .sampling import epoch_schedule
 
 EventHandler = Callable[[str, dict], None]
 LOG_EVERY = 10  # steps between step records in metrics.jsonl
+CONFIG_FILE = "train_config.toml"
 
 
 @dataclass
@@ -36,10 +46,14 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
+    weights_checksum: list[int] = field(default_factory=list)  # one per process: equal when DDP stayed in sync
 
 
 class TaskStream:
-    """Endless batches of one task: every pass over its data is a fresh shuffle from (seed, task, pass)."""
+    """Endless batches of one task: every pass over its data is a fresh shuffle from (seed, task, pass).
+
+    With several processes each global batch (batch_size × processes rows) is split between the ranks,
+    so a run on N processes sees the same examples per step as one process with N times the batch."""
 
     def __init__(self, task: str, features, config: TrainConfig, rank: int = 0, world: int = 1):
         self.task, self.features, self.config = task, features, config
@@ -47,16 +61,22 @@ class TaskStream:
         self.passes, self.queue = 0, []
 
     def batches_per_pass(self) -> int:
-        return math.ceil(len(self.features) / self.config.batch_size) // self.world
+        return math.ceil(len(self.features) / (self.config.batch_size * self.world))
 
     def next_rows(self) -> list[int]:
         if not self.queue:
             rng = random.Random(f"{self.config.seed}/{self.task}/{self.passes}")
-            batches = training_batches(self.features.lengths(), self.config.batch_size, rng, self.config.group_by_length)
-            usable = len(batches) // self.world * self.world  # every rank takes as many steps
-            self.queue = batches[self.rank : usable : self.world]
+            size = self.config.batch_size * self.world
+            batches = training_batches(self.features.lengths(), size, rng, self.config.group_by_length)
+            self.queue = [batch[self.rank :: self.world] or batch[:1] for batch in batches]
             self.passes += 1
         return self.queue.pop(0)
+
+    def state(self) -> dict:
+        return {"passes": self.passes, "queue": self.queue}
+
+    def restore(self, state: dict) -> None:
+        self.passes, self.queue = state["passes"], state["queue"]
 
 
 def choose_precision(config: TrainConfig, device_type: str) -> str:
@@ -82,7 +102,7 @@ def _device_type(config: TrainConfig) -> str:
 
 def _optimizer(model, config: TrainConfig):
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         (no_decay if param.ndim < 2 else decay).append(param)  # biases and LayerNorm weights
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -101,137 +121,304 @@ def _linear_schedule(optimizer, warmup: int, total: int):
 
 def prepare_output_dir(path: Path, overwrite: bool) -> None:
     if path.exists() and any(path.iterdir()) and not overwrite:
-        raise InputError(Problem(str(path), "", "output directory is not empty; pass --overwrite or choose another --output-dir"))
+        raise InputError(Problem(str(path), "", "output directory is not empty; pass --overwrite, --resume it, or choose another --output-dir"))
     path.mkdir(parents=True, exist_ok=True)
 
 
-def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None, overwrite: bool = False) -> TrainResult:
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+def resume_config(run_dir: str | Path) -> TrainConfig:
+    """The configuration a run was started with (its train_config.toml)."""
+    from ..config import resolve
 
-    output_dir = Path(config.output_dir)
-    if not config.tasks():
-        raise InputError("no training data: give at least one of ner_train, qa_train, cls_train")
-    data = read_task_data(config)  # every file validated before anything slow happens
-    device_type = _device_type(config)
-    # heads a sampled step leaves unused must not break DDP's gradient reduction
-    accelerator = Accelerator(
-        mixed_precision=choose_precision(config, device_type),
-        cpu=device_type == "cpu",
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    is_main = accelerator.is_main_process
-    if is_main:
-        prepare_output_dir(output_dir, overwrite)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(Problem(str(path), "", "not a training run directory (train_config.toml missing)"))
+    return resolve([str(path)])
 
-    tokenizer = load_tokenizer(config.backbone)
-    labels = featurize(data, tokenizer, config)
-    spec = ModelSpec(
-        backbone=config.backbone,
-        backbone_config=load_backbone_config(config.backbone).to_dict(),
-        tasks=list(data),
-        ner_labels=labels["ner"],
-        cls_labels=labels["cls"],
-        max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
-        max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
-    )
-    on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
-                             "valid": len(td.valid), "skipped": len(td.skipped)} for task, td in data.items()})
 
-    model = build_model(spec, random_init=config.random_init)
-    optimizer = _optimizer(model, config)
-    streams = {task: TaskStream(task, td.train_features, config, accelerator.process_index, accelerator.num_processes)
-               for task, td in data.items()}
-    batches = {task: stream.batches_per_pass() for task, stream in streams.items()}
-    steps_per_epoch = len(epoch_schedule(batches, config.step_mode, config.sampling, 0, config.epochs, random.Random(0)))
-    updates_per_epoch = math.ceil(steps_per_epoch / config.grad_accum)
-    total_updates = updates_per_epoch * config.epochs
-    scheduler = _linear_schedule(optimizer, int(config.warmup_ratio * total_updates), total_updates)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    core = accelerator.unwrap_model(model)
-    pad_id = core.encoder.config.pad_token_id or 0
-    weights = {"ner": config.lambda_ner, "qa": config.lambda_qa, "cls": config.lambda_cls}
+def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None, overwrite: bool = False,
+          resume: bool = False) -> TrainResult:
+    """Train; with `resume`, continue `config.output_dir` from its newest valid checkpoint."""
+    return Run(config, on_event, overwrite, resume).fit()
 
-    log = MetricsLog(output_dir) if is_main else None
-    if is_main:
-        (output_dir / "train_config.toml").write_text(to_toml(config), encoding="utf-8")
-    on_event("start", {"tasks": list(data), "epochs": config.epochs, "steps_per_epoch": steps_per_epoch,
-                       "device": str(accelerator.device), "precision": accelerator.mixed_precision,
-                       "parameters": core.parameter_counts(), "processes": accelerator.num_processes})
 
-    result = TrainResult(output_dir)
-    best: dict[str, float] = {}
-    epochs_without_gain = 0
-    started = time.perf_counter()
-    for epoch in range(config.epochs):
-        model.train()
-        schedule = epoch_schedule(batches, config.step_mode, config.sampling, epoch, config.epochs,
-                                  random.Random(f"{config.seed}/schedule/{epoch}"))
-        loss_sums, loss_counts, tokens = defaultdict(float), defaultdict(int), defaultdict(int)
-        epoch_start = time.perf_counter()
-        for step, step_tasks in enumerate(schedule):
-            total_loss = 0.0
-            for task in step_tasks:
-                batch = collate(streams[task].features, streams[task].next_rows(), task, pad_id)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                with accelerator.autocast():
-                    loss = model(task, **batch)["loss"]
-                total_loss = total_loss + weights[task] * loss
-                loss_sums[task] += loss.item()
-                loss_counts[task] += 1
-                tokens[task] += int(batch["attention_mask"].sum())
-            accelerator.backward(total_loss / config.grad_accum)
-            if (step + 1) % config.grad_accum == 0 or step + 1 == len(schedule):
-                if config.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            elapsed = time.perf_counter() - epoch_start
-            progress = {
-                "epoch": epoch + 1, "step": step + 1, "steps": len(schedule),
-                "loss": {t: loss_sums[t] / loss_counts[t] for t in loss_counts},
-                "lr": scheduler.get_last_lr()[0],
-                "tokens": dict(tokens),  # real (non-pad) tokens per task this epoch
-                "tokens_per_s": sum(tokens.values()) / elapsed,
-                "elapsed": time.perf_counter() - started,
-            }
-            on_event("step", progress)
-            if log and (step + 1) % LOG_EVERY == 0:
-                log.step(progress)
+class Run:
+    def __init__(self, config: TrainConfig, on_event: EventHandler, overwrite: bool, resume: bool):
+        from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
+        from accelerate.utils import DistributedDataParallelKwargs
 
-        record = {"epoch": epoch + 1, "train_loss": {t: loss_sums[t] / loss_counts[t] for t in loss_counts},
-                  "epoch_time_s": time.perf_counter() - epoch_start}
-        improved = []
-        if is_main:
-            valid = {}
-            for task, td in data.items():
+        self.config, self.on_event = config, on_event
+        self.output_dir = Path(config.output_dir)
+        if not config.tasks():
+            raise InputError("no training data: give at least one of ner_train, qa_train, cls_train")
+        checkpoint = None
+        if resume:
+            checkpoint, torn = latest_valid_checkpoint(self.output_dir)
+            for problem in torn:
+                on_event("warning", {"message": f"{problem}; using the previous checkpoint {checkpoint.name}"})
+        self.data = read_task_data(config)  # every file validated before anything slow happens
+        device_type = _device_type(config)
+        # accelerate keeps one process-wide state; a second run in the same process (notebook, tests)
+        # may ask for another precision. The distributed part (PartialState) is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        # heads a sampled step leaves unused must not break DDP's gradient reduction
+        self.accelerator = Accelerator(
+            mixed_precision=choose_precision(config, device_type),
+            cpu=device_type == "cpu",
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        self.is_main = self.accelerator.is_main_process
+        if self.is_main and not resume:
+            prepare_output_dir(self.output_dir, overwrite)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        random.seed(config.seed)
+        torch.manual_seed(config.seed)
+
+        self.tokenizer = load_tokenizer(config.backbone)
+        labels = featurize(self.data, self.tokenizer, config)
+        spec = ModelSpec(
+            backbone=config.backbone, backbone_config=load_backbone_config(config.backbone).to_dict(),
+            tasks=list(self.data), ner_labels=labels["ner"], cls_labels=labels["cls"],
+            max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
+            max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
+        )
+        on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
+                                 "valid": len(td.valid), "skipped": len(td.skipped)} for task, td in self.data.items()})
+        model = build_model(spec, random_init=config.random_init)
+        optimizer = _optimizer(model, config)
+        acc = self.accelerator
+        self.streams = {task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
+                        for task, td in self.data.items()}
+        self.batches = {task: stream.batches_per_pass() for task, stream in self.streams.items()}
+        self.steps_per_epoch = len(self._schedule(0))
+        total_updates = math.ceil(self.steps_per_epoch / config.grad_accum) * config.epochs
+        # not prepared by accelerate: it would step the schedule once per process
+        self.scheduler = _linear_schedule(optimizer, int(config.warmup_ratio * total_updates), total_updates)
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.core = acc.unwrap_model(self.model)
+        self.pad_id = self.core.encoder.config.pad_token_id or 0
+        self.weights = {"ner": config.lambda_ner, "qa": config.lambda_qa, "cls": config.lambda_cls}
+        self.log = MetricsLog(self.output_dir) if self.is_main else None
+
+        # the loop position; a checkpoint replaces it
+        self.epoch, self.step, self.global_step = 0, 0, 0
+        self.best: dict[str, float] = {}
+        self.epochs_without_gain = 0
+        self.history: list[dict] = []
+        self.epoch_totals = self._fresh_totals()
+        self.elapsed_before = 0.0
+        if checkpoint:
+            self._restore(checkpoint)
+        elif self.is_main:
+            (self.output_dir / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
+        on_event("start", {"tasks": list(self.data), "epochs": config.epochs, "steps_per_epoch": self.steps_per_epoch,
+                           "device": str(acc.device), "precision": acc.mixed_precision,
+                           "parameters": self.core.parameter_counts(), "processes": acc.num_processes})
+
+    @staticmethod
+    def _fresh_totals() -> dict:
+        return {"loss_sums": defaultdict(float), "loss_counts": defaultdict(int), "tokens": defaultdict(int)}
+
+    def _schedule(self, epoch: int) -> list[tuple[str, ...]]:
+        config = self.config
+        return epoch_schedule(self.batches, config.step_mode, config.sampling, epoch, config.epochs,
+                              random.Random(f"{config.seed}/schedule/{epoch}"))
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> TrainResult:
+        interrupted: list[bool] = []
+        if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
+            return self._loop(interrupted)
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum, frame):  # first Ctrl-C: finish the step, save, stop; a second one aborts at once
+            interrupted.append(True)
+            signal.signal(signal.SIGINT, previous)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return self._loop(interrupted)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _loop(self, interrupted: list) -> TrainResult:
+        config = self.config
+        result = TrainResult(self.output_dir)
+        started = time.perf_counter() - self.elapsed_before
+        while self.epoch < config.epochs:
+            self.model.train()
+            schedule = self._schedule(self.epoch)
+            epoch_start = time.perf_counter()
+            totals = self.epoch_totals
+            while self.step < len(schedule):
+                self._train_step(schedule[self.step], last=self.step + 1 == len(schedule))
+                self.step += 1
+                self.global_step += 1
+                elapsed = time.perf_counter() - epoch_start
+                progress = {
+                    "epoch": self.epoch + 1, "step": self.step, "steps": len(schedule),
+                    "loss": {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]},
+                    "lr": self.scheduler.get_last_lr()[0],
+                    "tokens": dict(totals["tokens"]),  # real (non-pad) tokens per task this epoch
+                    "tokens_per_s": sum(totals["tokens"].values()) / max(elapsed, 1e-9),
+                    "elapsed": time.perf_counter() - started,
+                }
+                self.on_event("step", progress)
+                if self.log and self.step % LOG_EVERY == 0:
+                    self.log.step(progress)
+                if self._stop_requested(interrupted):
+                    self.elapsed_before = time.perf_counter() - started
+                    path = self._checkpoint()
+                    raise TrainingInterrupted(self.output_dir, path)
+                if config.save_every and self.global_step % config.save_every == 0 and self.step < len(schedule):
+                    self.elapsed_before = time.perf_counter() - started
+                    self._checkpoint()
+            record = {"epoch": self.epoch + 1,
+                      "train_loss": {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]},
+                      "epoch_time_s": time.perf_counter() - epoch_start}
+            stop = self._end_epoch(record, started)
+            self.epoch, self.step = self.epoch + 1, 0
+            self.epoch_totals = self._fresh_totals()
+            self.elapsed_before = time.perf_counter() - started
+            self._checkpoint()
+            if stop:
+                result.stopped_early = True
+                self.on_event("stopped", {"epoch": self.epoch, "patience": config.patience})
+                break
+        result.history, result.best = self.history, dict(self.best)
+        result.weights_checksum = self._weights_checksums()
+        self.on_event("end", {"output_dir": str(self.output_dir), "best": result.best,
+                              "wall_time_s": time.perf_counter() - started})
+        return result
+
+    def _train_step(self, tasks: tuple[str, ...], last: bool) -> None:
+        config, acc, totals = self.config, self.accelerator, self.epoch_totals
+        total_loss = 0.0
+        for task in tasks:
+            stream = self.streams[task]
+            batch = collate(stream.features, stream.next_rows(), task, self.pad_id)
+            batch = {k: v.to(acc.device) for k, v in batch.items()}
+            with acc.autocast():
+                loss = self.model(task, **batch)["loss"]
+            total_loss = total_loss + self.weights[task] * loss
+            totals["loss_sums"][task] += loss.item()
+            totals["loss_counts"][task] += 1
+            totals["tokens"][task] += int(batch["attention_mask"].sum())
+        acc.backward(total_loss / config.grad_accum)
+        if (self.step + 1) % config.grad_accum == 0 or last:
+            if config.max_grad_norm:
+                acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+            self.optimizer.step()
+            if not self.optimizer.step_was_skipped:  # fp16 overflow: the schedule waits too
+                self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def _stop_requested(self, interrupted: list) -> bool:
+        """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""
+        flag = bool(interrupted)
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            flag = broadcast_object_list([flag])[0]
+        return flag
+
+    def _end_epoch(self, record: dict, started: float) -> bool:
+        """Validate, keep the best checkpoints, log; True when early stopping says so (same on every rank)."""
+        acc = self.accelerator
+        stop = False
+        eval_start = time.perf_counter()
+        if self.is_main:
+            valid, improved = {}, []
+            for task, td in self.data.items():
                 if td.valid:
-                    evaluation = evaluate_task(core, task, td.valid, td.valid_features, config.eval_batch_size,
-                                               accelerator.device, accelerator.autocast)
+                    evaluation = evaluate_task(self.core, task, td.valid, td.valid_features, self.config.eval_batch_size,
+                                               acc.device, acc.autocast)
                     valid[task] = evaluation.metrics
                     score = evaluation.metrics[PRIMARY_METRIC[task]]
-                    if score > best.get(task, -math.inf):
-                        best[task] = score
+                    if score > self.best.get(task, -math.inf):
+                        self.best[task] = score
                         improved.append(task)
-            record |= {"valid": valid, "eval_time_s": time.perf_counter() - epoch_start - record["epoch_time_s"],
+            record |= {"valid": valid, "eval_time_s": time.perf_counter() - eval_start,
                        "wall_time_s": time.perf_counter() - started}
-            save_model(core, tokenizer, output_dir / "last")
+            save_model(self.core, self.tokenizer, self.output_dir / "last")
             for task in improved:
-                save_model(core, tokenizer, output_dir / f"best-{task}")
-            log.epoch(record)
-            result.history.append(record)
-            on_event("eval", record | {"improved": improved, "best": dict(best)})
-        accelerator.wait_for_everyone()
-        epochs_without_gain = 0 if improved or not best else epochs_without_gain + 1
-        if config.patience and epochs_without_gain >= config.patience:
-            result.stopped_early = True
-            on_event("stopped", {"epoch": epoch + 1, "patience": config.patience})
-            break
-    result.best = best
-    on_event("end", {"output_dir": str(output_dir), "best": best, "wall_time_s": time.perf_counter() - started})
-    return result
+                save_model(self.core, self.tokenizer, self.output_dir / f"best-{task}")
+            self.log.epoch(record)
+            self.history.append(record)
+            self.on_event("eval", record | {"improved": improved, "best": dict(self.best)})
+            self.epochs_without_gain = 0 if improved or not self.best else self.epochs_without_gain + 1
+            stop = bool(self.config.patience) and self.epochs_without_gain >= self.config.patience
+        if acc.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            stop = broadcast_object_list([stop])[0]
+        acc.wait_for_everyone()
+        return stop
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self) -> Path | None:
+        acc = self.accelerator
+        position = {
+            "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
+            "streams": {task: stream.state() for task, stream in self.streams.items()},
+            "best": self.best, "epochs_without_gain": self.epochs_without_gain, "history": self.history,
+            "epoch_totals": {k: dict(v) for k, v in self.epoch_totals.items()},
+            "elapsed_s": self.elapsed_before, "log_bytes": self.log.size() if self.log else 0,
+        }
+        # each rank's stream position and RNG differ: they are gathered into the one checkpoint
+        per_rank = {"streams": position.pop("streams"), "rng": rng_state()}
+        gathered = [per_rank]
+        if acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            gathered = gather_object([per_rank])
+        path = None
+        if self.is_main:
+            trainer_state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                             "ranks": [{"rng": g["rng"]} for g in gathered]}
+            if acc.scaler is not None:
+                trainer_state["scaler"] = acc.scaler.state_dict()
+            position["ranks"] = [g["streams"] for g in gathered]
+            path = save_checkpoint(self.output_dir, self.global_step, self.core, trainer_state, position,
+                                   self.config.keep_checkpoints)
+            self.on_event("checkpoint", {"path": str(path), "step": self.global_step})
+        acc.wait_for_everyone()
+        return path
+
+    def _restore(self, checkpoint: Path) -> None:
+        acc = self.accelerator
+        weights, trainer_state, position = load_checkpoint(checkpoint)
+        if len(position["ranks"]) != acc.num_processes:
+            raise InputError(Problem(str(checkpoint), "", f"saved by {len(position['ranks'])} process(es), "
+                                                          f"resumed with {acc.num_processes}: use the same number"))
+        self.core.load_state_dict(weights)
+        self.optimizer.load_state_dict(trainer_state["optimizer"])
+        self.scheduler.load_state_dict(trainer_state["scheduler"])
+        if acc.scaler is not None and "scaler" in trainer_state:
+            acc.scaler.load_state_dict(trainer_state["scaler"])
+        for task, state in position["ranks"][acc.process_index].items():
+            self.streams[task].restore(state)
+        set_rng_state(trainer_state["ranks"][acc.process_index]["rng"])
+        self.epoch, self.step, self.global_step = position["epoch"], position["step"], position["global_step"]
+        self.best, self.epochs_without_gain = position["best"], position["epochs_without_gain"]
+        self.history, self.elapsed_before = position["history"], position["elapsed_s"]
+        totals = self._fresh_totals()
+        for key, values in position["epoch_totals"].items():
+            totals[key].update(values)
+        self.epoch_totals = totals
+        if self.log:
+            self.log.restore(position["log_bytes"], self.history)
+        self.on_event("resumed", {"checkpoint": str(checkpoint), "epoch": self.epoch + 1, "step": self.step,
+                                  "global_step": self.global_step})
+
+    def _weights_checksums(self) -> list[int]:
+        """A CRC of every weight on each rank: DDP keeps the ranks identical, and this shows it."""
+        crc = 0
+        for tensor in self.core.state_dict().values():
+            crc = zlib.crc32(tensor.detach().float().cpu().numpy().tobytes(), crc)
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            return gather_object([crc])
+        return [crc]

@@ -1,0 +1,65 @@
+import os
+import signal
+
+import pytest
+from safetensors.torch import load_file
+
+from mtlcli.config import resolve
+from mtlcli.errors import InputError, TrainingInterrupted
+from mtlcli.training.checkpoint import latest_valid_checkpoint, list_checkpoints
+from mtlcli.training.trainer import resume_config, train
+
+
+def settings(backbone_dir, out, ner_file, qa_file):
+    return [f'backbone="{backbone_dir}"', f'output_dir="{out}"', 'cache_dir=""', "precision=fp32", "batch_size=2",
+            "lr=1e-3", "max_length=32", "qa_max_length=48", "doc_stride=16", "epochs=3", "save_every=3",
+            f'ner_train="{ner_file}"', f'ner_valid="{ner_file}"', f'qa_train="{qa_file}"', "keep_checkpoints=2"]
+
+
+def weights(run_dir):
+    return load_file(str(run_dir / "last" / "model.safetensors"))
+
+
+def interrupt_at(step_number):
+    def on_event(kind, data):
+        if kind == "step" and data["epoch"] == 2 and data["step"] == step_number:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+    return on_event
+
+
+def test_interrupted_run_resumes_to_bit_identical_weights(backbone_dir, tmp_path, ner_file, qa_file):
+    straight = tmp_path / "straight"
+    reference = train(resolve([], settings(backbone_dir, straight, ner_file, qa_file)))
+
+    run = tmp_path / "interrupted"
+    with pytest.raises(TrainingInterrupted, match=f"mtl train --resume {run}"):
+        train(resolve([], settings(backbone_dir, run, ner_file, qa_file)), interrupt_at(5))
+    assert latest_valid_checkpoint(run)[0].name.startswith("step-")
+    resumed = train(resume_config(run), resume=True)
+
+    expected, got = weights(straight), weights(run)
+    assert expected.keys() == got.keys()
+    assert all((expected[k] == got[k]).all() for k in expected)  # bit-identical on CPU
+    assert [r["valid"]["ner"]["f1"] for r in resumed.history] == [r["valid"]["ner"]["f1"] for r in reference.history]
+    epochs_logged = (run / "metrics.jsonl").read_text().count('"type": "epoch"')
+    assert epochs_logged == 3
+    assert len(list_checkpoints(run)) == 2  # keep_checkpoints
+
+
+def test_torn_checkpoint_is_reported_and_never_loaded(backbone_dir, tmp_path, ner_file, qa_file):
+    run = tmp_path / "run"
+    train(resolve([], settings(backbone_dir, run, ner_file, qa_file) + ["epochs=1"]))
+    newest, older = list_checkpoints(run)[-1], list_checkpoints(run)[-2]
+    weights_file = newest / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:-100])  # torn write
+    path, problems = latest_valid_checkpoint(run)
+    assert path == older and "does not match its manifest" in problems[0].what
+    (older / "position.json").unlink()
+    with pytest.raises(InputError, match=r"\(and 1 more\)") as failure:
+        latest_valid_checkpoint(run)
+    assert "position.json is missing" in failure.value.problems[1].what
+
+
+def test_resume_needs_a_run_directory(tmp_path):
+    with pytest.raises(InputError, match="train_config.toml missing"):
+        resume_config(tmp_path)
