@@ -68,3 +68,58 @@ SHOWN_METRICS = {
     "qa": [("exact match", "exact_match"), ("F1", "f1")],
     "cls": [("accuracy", "accuracy"), ("macro F1", "macro_f1")],
 }
+
+
+# entity colours: the usual types fixed, any other type a stable pick from the rest
+ENTITY_COLORS = {"PER": "cyan", "ORG": "magenta", "LOC": "green", "MISC": "yellow"}
+_MORE_COLORS = ["blue", "red", "bright_cyan", "bright_magenta", "bright_green", "bright_yellow", "bright_blue"]
+
+
+def entity_color(kind: str) -> str:
+    import zlib
+
+    return ENTITY_COLORS.get(kind) or _MORE_COLORS[zlib.crc32(kind.encode()) % len(_MORE_COLORS)]
+
+
+def tagged_text(tokens: list[str], tags: list[str]):
+    """Words joined by spaces, each entity (IOB2 run of one type) coloured with its type as a subscript."""
+    from rich.text import Text
+
+    text = Text()
+    i = 0
+    while i < len(tokens):
+        tag = tags[i]
+        if tag == "O":
+            text.append(tokens[i] + " ")
+            i += 1
+            continue
+        kind = tag[2:]
+        j = i + 1
+        while j < len(tokens) and tags[j] == f"I-{kind}":
+            j += 1
+        text.append(" ".join(tokens[i:j]), style=f"bold {entity_color(kind)}")
+        text.append(f"[{kind}] ", style=entity_color(kind))
+        i = j
+    text.rstrip()
+    return text
+
+
+def confusion_table(title: str, labels: list[str], matrix: list[list[int]], limit: int = 20) -> Table:
+    """Rows gold, columns predicted; the diagonal (right) in bold green, confusions in red, zeros dimmed.
+    Above `limit` labels only the `limit` most frequent gold labels are shown (the title says so)."""
+    shown = list(range(len(labels)))
+    if len(labels) > limit:
+        shown = sorted(sorted(shown, key=lambda i: -sum(matrix[i]))[:limit])
+        title += f" ({limit} most frequent of {len(labels)} labels)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("gold \\ pred", style="bold")
+    for j in shown:
+        table.add_column(escape(labels[j]), justify="right")
+    for i in shown:
+        cells = []
+        for j in shown:
+            count = matrix[i][j]
+            style = "bold green" if i == j and count else "dim" if not count else "red"
+            cells.append(f"[{style}]{count}[/]")
+        table.add_row(escape(labels[i]), *cells)
+    return table
