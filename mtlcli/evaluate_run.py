@@ -24,6 +24,7 @@ from typing import Callable
 from .errors import InputError, Problem, WorkError
 from .fileio import write_atomic
 from .metrics import exact_match, token_f1
+from .spec import read_spec
 
 TASKS = ("ner", "qa", "cls")
 TASK_FLAGS = {"ner": "--ner", "qa": "--qa", "cls": "--cls"}
@@ -50,24 +51,12 @@ class EvalReport:
 
 
 def model_tasks(model_dir: str | Path) -> list[str]:
-    """The tasks in a model directory's config.json, read without torch (mtlcli.model imports it);
-    anything unexpected goes to read_spec, which raises the precise error."""
     directory = Path(model_dir)
-    if not directory.is_dir():
-        raise InputError(Problem(str(model_dir), "", "model directory not found"))
-    if not (directory / "config.json").is_file() and (directory / "last" / "config.json").is_file():
+    if directory.is_dir() and not (directory / "config.json").is_file() and (directory / "last" / "config.json").is_file():
         # a training run directory: the models are inside it
         inside = ", ".join(sorted(p.name for p in directory.iterdir() if (p / "config.json").is_file()))
         raise InputError(Problem(str(model_dir), "", f"a training run, not a model directory; "
                                                      f"give one of its models: {inside}"))
-    try:
-        tasks = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))["tasks"]
-        if isinstance(tasks, list) and all(task in TASKS for task in tasks):
-            return tasks
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    from .model import read_spec
-
     return read_spec(model_dir).tasks
 
 

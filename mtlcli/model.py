@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,27 +15,9 @@ from torch.nn import functional as F
 
 from . import __version__
 from .errors import InputError, Problem
+from .spec import CONFIG_FILE, WEIGHTS_FILE, ModelSpec, read_spec
 
 IGNORE = -100
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass
-class ModelSpec:
-    """mtl's own config.json: everything needed to rebuild the model without the original backbone."""
-
-    backbone: str
-    backbone_config: dict
-    tasks: list[str]
-    ner_labels: list[str] = field(default_factory=list)
-    cls_labels: list[str] = field(default_factory=list)
-    max_length: int = 128
-    qa_max_length: int = 384
-    doc_stride: int = 128
-    max_answer_length: int = 30
-    head_dropout: float = 0.1
-    versions: dict = field(default_factory=dict)
 
 
 class MultiTaskModel(nn.Module):
@@ -131,19 +113,6 @@ def save_model(model: MultiTaskModel, tokenizer, directory: str | Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def read_spec(directory: str | Path) -> ModelSpec:
-    path = Path(directory) / CONFIG_FILE
-    if not Path(directory).is_dir():
-        raise InputError(Problem(str(directory), "", "model directory not found"))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return ModelSpec(**{k: v for k, v in data.items() if k in ModelSpec.__dataclass_fields__})
-    except FileNotFoundError:
-        raise InputError(Problem(str(path), "", "not an mtl model directory (config.json missing)")) from None
-    except (ValueError, TypeError) as err:
-        raise InputError(Problem(str(path), "", f"not a valid mtl config: {err}")) from None
 
 
 def load_model(directory: str | Path, device: str = "cpu") -> tuple[MultiTaskModel, object]:

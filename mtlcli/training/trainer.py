@@ -28,7 +28,8 @@ from ..config import TrainConfig, to_toml
 from ..errors import InputError, Problem, TrainingInterrupted
 from ..evaluation import evaluate_task
 from ..metrics import PRIMARY_METRIC
-from ..model import ModelSpec, build_model, save_model
+from ..model import build_model, save_model
+from ..spec import ModelSpec
 from ..tasks import featurize, read_task_data
 from .batching import collate, training_batches
 from .checkpoint import latest_valid_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state

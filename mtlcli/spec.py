@@ -1,0 +1,42 @@
+"""A model directory's own config.json, readable without torch (fast errors, `mtl evaluate` checks)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, Problem
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class ModelSpec:
+    """mtl's own config.json: everything needed to rebuild the model without the original backbone."""
+
+    backbone: str
+    backbone_config: dict
+    tasks: list[str]
+    ner_labels: list[str] = field(default_factory=list)
+    cls_labels: list[str] = field(default_factory=list)
+    max_length: int = 128
+    qa_max_length: int = 384
+    doc_stride: int = 128
+    max_answer_length: int = 30
+    head_dropout: float = 0.1
+    versions: dict = field(default_factory=dict)
+
+
+def read_spec(directory: str | Path) -> ModelSpec:
+    path = Path(directory) / CONFIG_FILE
+    if not Path(directory).is_dir():
+        raise InputError(Problem(str(directory), "", "model directory not found"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ModelSpec(**{k: v for k, v in data.items() if k in ModelSpec.__dataclass_fields__})
+    except FileNotFoundError:
+        raise InputError(Problem(str(path), "", "not an mtl model directory (config.json missing)")) from None
+    except (ValueError, TypeError, AttributeError) as err:
+        raise InputError(Problem(str(path), "", f"not a valid mtl config: {err}")) from None
