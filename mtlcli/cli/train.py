@@ -83,8 +83,9 @@ def train_command(
 
     with TrainingView() as view:
         result = train(config, view.on_event, overwrite=overwrite, resume=bool(resume))
-    if json_output:
-        print_json({"output_dir": str(result.output_dir), "best": result.best, "history": result.history})
+    if json_output and result.is_main:
+        print_json({"output_dir": str(result.output_dir), "best": result.best, "history": result.history,
+                    "weights_checksum_per_process": result.weights_checksum})
 
 
 train_command.__doc__ += EXAMPLES

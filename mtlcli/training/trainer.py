@@ -48,6 +48,7 @@ class TrainResult:
     best: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
     weights_checksum: list[int] = field(default_factory=list)  # one per process: equal when DDP stayed in sync
+    is_main: bool = True  # False in the other processes of a multi-process run
 
 
 class TaskStream:
@@ -152,11 +153,7 @@ class Run:
         self.output_dir = Path(config.output_dir)
         if not config.tasks():
             raise InputError("no training data: give at least one of ner_train, qa_train, cls_train")
-        checkpoint = None
-        if resume:
-            checkpoint, torn = latest_valid_checkpoint(self.output_dir)
-            for problem in torn:
-                on_event("warning", {"message": f"{problem}; using the previous checkpoint {checkpoint.name}"})
+        checkpoint, torn = latest_valid_checkpoint(self.output_dir) if resume else (None, [])
         self.data = read_task_data(config)  # every file validated before anything slow happens
         device_type = _device_type(config)
         # accelerate keeps one process-wide state; a second run in the same process (notebook, tests)
@@ -169,6 +166,10 @@ class Run:
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
         self.is_main = self.accelerator.is_main_process
+        if not self.is_main:  # one process speaks for all
+            self.on_event = on_event = lambda kind, data: None
+        for problem in torn:
+            on_event("warning", {"message": f"{problem}; using the previous checkpoint {checkpoint.name}"})
         if self.is_main and not resume:
             prepare_output_dir(self.output_dir, overwrite)
         if config.threads:
@@ -245,7 +246,7 @@ class Run:
 
     def _loop(self, interrupted: list) -> TrainResult:
         config = self.config
-        result = TrainResult(self.output_dir)
+        result = TrainResult(self.output_dir, is_main=self.is_main)
         started = time.perf_counter() - self.elapsed_before
         while self.epoch < config.epochs:
             self.model.train()
