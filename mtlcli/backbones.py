@@ -89,23 +89,61 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
+# Standard configs of the named backbones, shipped in mtlcli/backbone_configs/: with no Hub, a random-init
+# model of the right shape can still be built (`mtl benchmark --random-init`: speed does not depend on weights).
+SHIPPED_CONFIGS = {
+    "distilbert-base-uncased": "distilbert-base-uncased.json",
+    "distilbert/distilbert-base-uncased": "distilbert-base-uncased.json",
+    "bert-base-uncased": "bert-base-uncased.json",
+    "google-bert/bert-base-uncased": "bert-base-uncased.json",
+    "bert-large-uncased": "bert-large-uncased.json",
+    "google-bert/bert-large-uncased": "bert-large-uncased.json",
+    "roberta-base": "roberta-base.json",
+    "FacebookAI/roberta-base": "roberta-base.json",
+}
+
+
+def shipped_config_file(name: str):
+    """The shipped config JSON of a named backbone (or its alias), or None."""
+    from importlib import resources
+
+    file = SHIPPED_CONFIGS.get(HUB_ALIASES.get(name, name))
+    return resources.files("mtlcli.backbone_configs") / file if file else None
+
+
 def load_backbone_config(name: str):
+    """The backbone's transformers config; offline, a named backbone falls back to its shipped config."""
+    import json
+
     from transformers import AutoConfig
 
     try:
         return AutoConfig.from_pretrained(resolve_backbone(name))
-    except (OSError, ValueError) as err:
-        raise InputError(f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}") from None
+    except (InputError, OSError, ValueError) as err:
+        shipped = shipped_config_file(name)
+        if shipped is None or not shipped.is_file():
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}") from None
+        values = json.loads(shipped.read_text(encoding="utf-8"))
+        return AutoConfig.for_model(values.pop("model_type"), **values)
 
 
-def load_encoder(name: str, random_init: bool = False):
+def load_encoder(name: str, random_init: bool = False, dropout: float | None = None):
+    """The backbone's encoder; `dropout` overrides its hidden and attention dropout."""
     from transformers import AutoModel
 
     quiet_transformers()
+    config = load_backbone_config(name)
+    if dropout is not None:
+        # BERT/RoBERTa/MiniLM name them *_dropout_prob; DistilBERT dropout/attention_dropout
+        for attribute in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
+            if hasattr(config, attribute):
+                setattr(config, attribute, dropout)
     if random_init:
-        return AutoModel.from_config(load_backbone_config(name))
+        return AutoModel.from_config(config)
     try:
-        return AutoModel.from_pretrained(resolve_backbone(name))
+        return AutoModel.from_pretrained(resolve_backbone(name), config=config)
     except (OSError, ValueError) as err:
         raise InputError(f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}") from None
 

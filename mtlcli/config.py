@@ -18,7 +18,7 @@ TASKS = ("ner", "qa", "cls")
 STEP_MODES = ("sampled", "joint")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-WEIGHTINGS = ("static",)
+WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
 
 
 @dataclass
@@ -62,6 +62,20 @@ class TrainConfig:
     lambda_ner: float = 1.0
     lambda_qa: float = 1.0
     lambda_cls: float = 1.0
+    weighting_lr: float = 0.025  # learning rate of learned task weights (uncertainty, gradnorm)
+    gradnorm_alpha: float = 1.5
+    dwa_temperature: float = 2.0
+    pcgrad: bool = False  # project conflicting task gradients (joint step mode)
+    interference_every: int = 0  # log task-gradient cosines every N steps (joint step mode; 0 = off)
+    # regularisation
+    encoder_dropout: float = -1.0  # hidden + attention dropout of the encoder (-1 = the backbone's own)
+    layer_lr_decay: float = 1.0  # lr of layer i = lr · decay^(layers − i); 1 = one lr for all
+    freeze_layers: int = 0  # freeze the embeddings and the first K encoder layers
+    # augmentation of the training data (classification text; NER label-safe)
+    augment: str = ""  # comma list of synonym, insert, swap, delete, or "all"
+    augment_prob: float = 0.1
+    augment_copies: int = 1
+    backtranslate_models: str = ""  # "DIR_EN_X,DIR_X_EN": local translation models for classification
     # hardware
     device: str = "auto"
     precision: str = "auto"  # auto = fp16 AMP on CUDA, bf16 autocast on CPUs that support it
@@ -176,6 +190,14 @@ def validate(config: TrainConfig) -> None:
         bad("device", f"must be one of {', '.join(DEVICES)}, got '{config.device}'")
     if config.weighting not in WEIGHTINGS:
         bad("weighting", f"must be one of {', '.join(WEIGHTINGS)}, got '{config.weighting}'")
+    joint_only = [key for key, on in (("weighting=gradnorm", config.weighting == "gradnorm"), ("pcgrad", config.pcgrad),
+                                      ("interference_every", config.interference_every > 0)) if on]
+    if joint_only and config.step_mode != "joint":
+        bad("step_mode", f"{', '.join(joint_only)} needs every task's loss in a step: set step_mode=joint")
+    if not 0 <= config.head_dropout < 1 or not (config.encoder_dropout == -1 or 0 <= config.encoder_dropout < 1):
+        bad("head_dropout", "dropouts must be in [0, 1) (encoder_dropout -1 keeps the backbone's)")
+    if not 0 < config.layer_lr_decay <= 1:
+        bad("layer_lr_decay", f"must be in (0, 1], got {config.layer_lr_decay}")
     try:
         parse_sampling(config.sampling)
     except ValueError as err:

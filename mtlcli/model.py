@@ -77,10 +77,10 @@ class MultiTaskModel(nn.Module):
         return counts
 
 
-def build_model(spec: ModelSpec, random_init: bool = False) -> MultiTaskModel:
+def build_model(spec: ModelSpec, random_init: bool = False, encoder_dropout: float | None = None) -> MultiTaskModel:
     from .backbones import load_encoder
 
-    return MultiTaskModel(spec, load_encoder(spec.backbone, random_init=random_init))
+    return MultiTaskModel(spec, load_encoder(spec.backbone, random_init=random_init, dropout=encoder_dropout))
 
 
 def versions() -> dict:

@@ -131,7 +131,9 @@ class TrainingView:
         if self.bar is None or self.progress.tasks[self.bar].fields["epoch"] != data["epoch"]:
             self.bar = self.progress.add_task("", total=data["steps"], epoch=data["epoch"], status="")
         losses = " ".join(f"{t} {v:.3f}" for t, v in data["loss"].items())
-        status = f"loss {losses} | lr {data['lr']:.2e} | {data['tokens_per_s']:,.0f} tok/s"
+        weights = data["weights"]
+        shown = f" | weights {' '.join(f'{t} {w:.2f}' for t, w in weights.items())}" if any(w != 1.0 for w in weights.values()) else ""
+        status = f"loss {losses}{shown} | lr {data['lr']:.2e} | {data['tokens_per_s']:,.0f} tok/s"
         self.progress.update(self.bar, completed=data["step"], status=status)
         # no live display in a log file: a plain line every tenth of an epoch instead
         if not console.is_terminal and data["step"] % max(1, data["steps"] // 10) == 0:

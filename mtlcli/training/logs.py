@@ -39,15 +39,15 @@ class MetricsLog:
                 handle.truncate(size)
         self.rows = [flatten(record) for record in history]
 
-    def _append(self, record: dict) -> None:
+    def write(self, record: dict) -> None:
         with open(self.jsonl, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
 
     def step(self, progress: dict) -> None:
-        self._append({"type": "step"} | progress)
+        self.write({"type": "step"} | progress)
 
     def epoch(self, record: dict) -> None:
-        self._append({"type": "epoch"} | record)
+        self.write({"type": "epoch"} | record)
         self.rows.append(flatten(record))
         self._write_csv()
 

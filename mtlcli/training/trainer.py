@@ -34,10 +34,11 @@ from ..tasks import featurize, read_task_data
 from .batching import collate, training_batches
 from .checkpoint import latest_valid_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .logs import MetricsLog
+from .optim import freeze_layers, linear_schedule, make_optimizer
 from .sampling import epoch_schedule
+from .weighting import gradient_cosines, last_shared_weight, make_weighting, pcgrad, task_gradients
 
 EventHandler = Callable[[str, dict], None]
-LOG_EVERY = 10  # steps between step records in metrics.jsonl
 CONFIG_FILE = "train_config.toml"
 
 
@@ -100,25 +101,6 @@ def _device_type(config: TrainConfig) -> str:
     if torch.backends.mps.is_available():
         return "mps"
     return "cpu"
-
-
-def _optimizer(model, config: TrainConfig):
-    decay, no_decay = [], []
-    for param in model.parameters():
-        (no_decay if param.ndim < 2 else decay).append(param)  # biases and LayerNorm weights
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
-
-
-def _linear_schedule(optimizer, warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def prepare_output_dir(path: Path, overwrite: bool) -> None:
@@ -187,8 +169,10 @@ class Run:
         )
         on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
                                  "valid": len(td.valid), "skipped": len(td.skipped)} for task, td in self.data.items()})
-        model = build_model(spec, random_init=config.random_init)
-        optimizer = _optimizer(model, config)
+        model = build_model(spec, random_init=config.random_init,
+                            encoder_dropout=None if config.encoder_dropout < 0 else config.encoder_dropout)
+        freeze_layers(model, config.freeze_layers)
+        optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay)
         acc = self.accelerator
         self.streams = {task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
                         for task, td in self.data.items()}
@@ -196,11 +180,17 @@ class Run:
         self.steps_per_epoch = len(self._schedule(0))
         total_updates = math.ceil(self.steps_per_epoch / config.grad_accum) * config.epochs
         # not prepared by accelerate: it would step the schedule once per process
-        self.scheduler = _linear_schedule(optimizer, int(config.warmup_ratio * total_updates), total_updates)
+        self.scheduler = linear_schedule(optimizer, int(config.warmup_ratio * total_updates), total_updates)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         self.core = acc.unwrap_model(self.model)
         self.pad_id = self.core.encoder.config.pad_token_id or 0
-        self.weights = {"ner": config.lambda_ner, "qa": config.lambda_qa, "cls": config.lambda_cls}
+        lambdas = {"ner": config.lambda_ner, "qa": config.lambda_qa, "cls": config.lambda_cls}
+        self.weighting = make_weighting(config.weighting, list(self.data), lambdas, config.weighting_lr,
+                                        config.gradnorm_alpha, config.dwa_temperature).to(acc.device)
+        if acc.num_processes > 1 and (config.weighting == "gradnorm" or config.pcgrad):
+            raise InputError("gradnorm and pcgrad edit gradients after DDP has reduced them: run them in one process")
+        self.shared_layer = last_shared_weight(self.core.encoder)
+        self.pcgrad_rng = torch.Generator().manual_seed(config.seed)
         self.log = MetricsLog(self.output_dir) if self.is_main else None
 
         # the loop position; a checkpoint replaces it
@@ -261,13 +251,14 @@ class Run:
                 progress = {
                     "epoch": self.epoch + 1, "step": self.step, "steps": len(schedule),
                     "loss": {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]},
-                    "lr": self.scheduler.get_last_lr()[0],
+                    "lr": self.scheduler.get_last_lr()[-1],
+                    "weights": self.weighting.weights(),
                     "tokens": dict(totals["tokens"]),  # real (non-pad) tokens per task this epoch
                     "tokens_per_s": sum(totals["tokens"].values()) / max(elapsed, 1e-9),
                     "elapsed": time.perf_counter() - started,
                 }
                 self.on_event("step", progress)
-                if self.log and self.step % LOG_EVERY == 0:
+                if self.log:
                     self.log.step(progress)
                 if self._stop_requested(interrupted):
                     self.elapsed_before = time.perf_counter() - started
@@ -276,9 +267,12 @@ class Run:
                 if config.save_every and self.global_step % config.save_every == 0 and self.step < len(schedule):
                     self.elapsed_before = time.perf_counter() - started
                     self._checkpoint()
-            record = {"epoch": self.epoch + 1,
-                      "train_loss": {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]},
+            train_loss = {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]}
+            record = {"epoch": self.epoch + 1, "train_loss": train_loss,
+                      "task_mix": dict(totals["loss_counts"]),  # batches trained per task this epoch
+                      "weights": self.weighting.weights(),
                       "epoch_time_s": time.perf_counter() - epoch_start}
+            self.weighting.end_epoch(train_loss)
             stop = self._end_epoch(record, started)
             self.epoch, self.step = self.epoch + 1, 0
             self.epoch_totals = self._fresh_totals()
@@ -296,18 +290,36 @@ class Run:
 
     def _train_step(self, tasks: tuple[str, ...], last: bool) -> None:
         config, acc, totals = self.config, self.accelerator, self.epoch_totals
-        total_loss = 0.0
+        losses = {}
         for task in tasks:
             stream = self.streams[task]
             batch = collate(stream.features, stream.next_rows(), task, self.pad_id)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             with acc.autocast():
-                loss = self.model(task, **batch)["loss"]
-            total_loss = total_loss + self.weights[task] * loss
-            totals["loss_sums"][task] += loss.item()
+                losses[task] = self.model(task, **batch)["loss"]
+            totals["loss_sums"][task] += losses[task].item()
             totals["loss_counts"][task] += 1
             totals["tokens"][task] += int(batch["attention_mask"].sum())
-        acc.backward(total_loss / config.grad_accum)
+        monitor = config.interference_every and (self.global_step + 1) % config.interference_every == 0
+        grads = None
+        if config.pcgrad or monitor:
+            weights = self.weighting.weights()
+            shared = [p for p in self.core.encoder.parameters() if p.requires_grad]
+            grads = task_gradients({t: weights[t] * loss for t, loss in losses.items()}, shared)
+            if monitor and self.log:
+                self.log.write({"type": "interference", "step": self.global_step + 1, "epoch": self.epoch + 1,
+                                "cosine": gradient_cosines(grads)})
+        total = self.weighting.combine(losses, self.shared_layer)
+        acc.backward(total / config.grad_accum)
+        if config.pcgrad:
+            # replace this step's summed shared gradient by the projected one
+            correction = (pcgrad(grads, self.pcgrad_rng) - torch.stack(list(grads.values())).sum(0)) / config.grad_accum
+            offset = 0
+            for param in shared:
+                size = param.numel()
+                if param.grad is not None:  # None: unused by every task (the pooler), its correction is 0
+                    param.grad += correction[offset:offset + size].view_as(param).to(param.grad.dtype)
+                offset += size
         if (self.step + 1) % config.grad_accum == 0 or last:
             if config.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
@@ -315,6 +327,7 @@ class Run:
             if not self.optimizer.step_was_skipped:  # fp16 overflow: the schedule waits too
                 self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+            self.weighting.step()
 
     def _stop_requested(self, interrupted: list) -> bool:
         """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""
@@ -378,7 +391,9 @@ class Run:
         path = None
         if self.is_main:
             trainer_state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                             "ranks": [{"rng": g["rng"]} for g in gathered]}
+                             "ranks": [{"rng": g["rng"]} for g in gathered],
+                             "weighting": {"module": self.weighting.state_dict(), **self.weighting.extra_state()},
+                             "pcgrad_rng": self.pcgrad_rng.get_state()}
             if acc.scaler is not None:
                 trainer_state["scaler"] = acc.scaler.state_dict()
             position["ranks"] = [g["streams"] for g in gathered]
@@ -397,6 +412,9 @@ class Run:
         self.core.load_state_dict(weights)
         self.optimizer.load_state_dict(trainer_state["optimizer"])
         self.scheduler.load_state_dict(trainer_state["scheduler"])
+        self.weighting.load_state_dict(trainer_state["weighting"]["module"])
+        self.weighting.load_extra_state(trainer_state["weighting"])
+        self.pcgrad_rng.set_state(trainer_state["pcgrad_rng"])
         if acc.scaler is not None and "scaler" in trainer_state:
             acc.scaler.load_state_dict(trainer_state["scaler"])
         for task, state in position["ranks"][acc.process_index].items():
