@@ -198,6 +198,8 @@ def validate(config: TrainConfig) -> None:
         bad("head_dropout", "dropouts must be in [0, 1) (encoder_dropout -1 keeps the backbone's)")
     if not 0 < config.layer_lr_decay <= 1:
         bad("layer_lr_decay", f"must be in (0, 1], got {config.layer_lr_decay}")
+    if config.backtranslate_models and not config.cls_train:
+        bad("backtranslate_models", "back-translation augments classification text: give cls_train")
     try:
         parse_sampling(config.sampling)
     except ValueError as err:

@@ -47,8 +47,25 @@ def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
         size = getattr(config, f"{task}_train_size")
         if size:
             train_examples = train_examples[:size]
+        train_examples = train_examples + augmented(task, train_examples, config)
         data[task] = TaskData(task, train_examples, valid_examples, train.skipped + (valid.skipped if valid else []))
     return data
+
+
+def augmented(task: str, examples: list, config: TrainConfig) -> list:
+    """New training examples from --augment (NER label-safe, classification EDA) and back-translation."""
+    from . import augment
+
+    extra = []
+    if config.augment and task in ("ner", "cls"):
+        settings = augment.AugmentSettings(augment.parse_operations(config.augment), config.augment_prob,
+                                           config.augment_copies, config.seed)
+        needs_synonyms = {"synonym", "insert"} & set(settings.operations)
+        synonyms = augment.Synonyms() if needs_synonyms else None
+        extra += (augment.augment_ner if task == "ner" else augment.augment_cls)(examples, settings, synonyms)
+    if config.backtranslate_models and task == "cls":
+        extra += augment.backtranslate(examples, tuple(config.backtranslate_models.split(",")))
+    return extra
 
 
 def select_articles(examples: list[QaExample], articles: str) -> list[QaExample]:
