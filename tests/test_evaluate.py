@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
-import re
-import string
 import subprocess
 import sys
-from collections import Counter
 
 import pytest
+from squad_official import official_evaluate
 from typer.testing import CliRunner
 
 from conftest import NER_SENTENCES, QA_PAIRS
@@ -72,48 +70,6 @@ def read_conll_predictions(path):
     if current:
         sentences.append(current)
     return sentences
-
-
-# The official SQuAD v1.1 evaluate-v1.1.py, inline.
-def official_normalize(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    return white_space_fix(remove_articles(remove_punc(s.lower())))
-
-
-def official_f1(prediction, ground_truth):
-    prediction_tokens = official_normalize(prediction).split()
-    ground_truth_tokens = official_normalize(ground_truth).split()
-    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    return (2 * precision * recall) / (precision + recall)
-
-
-def official_evaluate(dataset, predictions):
-    f1 = exact_match = total = 0
-    for article in dataset:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                total += 1
-                if qa["id"] not in predictions:
-                    continue
-                golds = [a["text"] for a in qa["answers"]]
-                prediction = predictions[qa["id"]]
-                exact_match += max(official_normalize(prediction) == official_normalize(g) for g in golds)
-                f1 += max(official_f1(prediction, g) for g in golds)
-    return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
 def test_prediction_files_rescore_to_metrics_json(trained, tmp_path):
