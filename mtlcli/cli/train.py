@@ -138,7 +138,7 @@ class TrainingView:
         # no live display in a log file: a plain line every tenth of an epoch instead
         if not console.is_terminal and data["step"] % max(1, data["steps"] // 10) == 0:
             console.print(f"epoch {data['epoch']} step {data['step']}/{data['steps']} | {status} | "
-                          f"{data['elapsed'] / 60:.1f} min", highlight=False)
+                          f"{data['elapsed'] / 60:.1f} min", highlight=False, soft_wrap=True)
 
     def _eval(self, data: dict) -> None:
         if data.get("valid"):
