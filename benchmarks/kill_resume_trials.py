@@ -1,8 +1,10 @@
 """SIGKILL a training run at random moments, resume it, and compare with an uninterrupted run (issue 6).
 
-Each trial starts `mtl train` on a small real subset (MiniLM, CoNLL-2003 + SQuAD), kills it with
-SIGKILL after a random delay, checks that the newest checkpoint verifies, resumes with
-`mtl train --resume`, and compares the final weights with the uninterrupted run's, bit for bit.
+Each trial starts `mtl train` on a small real subset (MiniLM, CoNLL-2003 + SQuAD), waits until the run
+has logged a random number of steps, waits a further random fraction of a second (so the kill lands
+anywhere: mid-step, mid-checkpoint, mid-log-line), kills it with SIGKILL, checks that the newest
+checkpoint verifies, resumes with `mtl train --resume`, and compares the final weights with the
+uninterrupted run's, bit for bit.
 
 Usage: python benchmarks/kill_resume_trials.py [--trials 10] [--shared ../shared]
 Writes benchmarks/results/kill_resume.json.
@@ -32,9 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def train_command(shared: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "mtlcli", "train", "--backbone", str(shared / "models/minilm-l6-h384-uncased"),
             "--ner-train", str(shared / "data/conll2003/train.txt"), "--qa-train", str(shared / "data/squad/dev-v1.1.json"),
-            "--set", "ner_train_size=96", "--set", "qa_train_size=48", "--set", "qa_train_articles=5:",
-            "--set", "qa_max_length=192", "--set", "doc_stride=64", "--set", "save_every=3",
+            "--set", "ner_train_size=48", "--set", "qa_train_size=24", "--set", "qa_train_articles=5:",
+            "--set", "qa_max_length=128", "--set", "doc_stride=48", "--set", "save_every=3",
             "--batch-size", "8", "--epochs", "2", "--lr", "3e-4", "-o", str(out), "--overwrite"]
+
+
+def logged_steps(run: Path) -> int:
+    try:
+        return (run / "metrics.jsonl").read_text(encoding="utf-8").count('"type": "step"')
+    except OSError:
+        return 0
 
 
 def same_weights(a: Path, b: Path) -> bool:
@@ -56,14 +65,17 @@ def main() -> None:
     started = time.perf_counter()
     subprocess.run(train_command(args.shared, reference), check=True, capture_output=True)
     reference_s = time.perf_counter() - started
-    print(f"uninterrupted run: {reference_s:.1f} s", flush=True)
+    print(f"uninterrupted run: {reference_s:.1f} s, {logged_steps(reference)} steps", flush=True)
 
+    total_steps = logged_steps(reference)
     trials = []
     for trial in range(args.trials):
         out = args.work / f"trial-{trial}"
-        delay = rng.uniform(3.0, reference_s * 0.95)
+        kill_step, extra_delay = rng.randint(0, total_steps - 1), rng.uniform(0.0, 1.0)
         process = subprocess.Popen(train_command(args.shared, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        while process.poll() is None and logged_steps(out) < kill_step:
+            time.sleep(0.05)
+        time.sleep(extra_delay)
         finished_before_kill = process.poll() is not None
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -73,7 +85,8 @@ def main() -> None:
         if not checkpoints:  # killed before the first checkpoint: --resume must say so, and a fresh run starts
             assert resume.returncode == 2, resume.stderr
             resume = subprocess.run(train_command(args.shared, out), capture_output=True, text=True)
-        row = {"trial": trial, "kill_after_s": round(delay, 1), "finished_before_kill": finished_before_kill,
+        row = {"trial": trial, "killed_after_step": kill_step, "extra_delay_s": round(extra_delay, 2),
+               "finished_before_kill": finished_before_kill,
                "checkpoints_on_disk": [p.name for p in checkpoints], "resumed_from": verified,
                "resume_exit_code": resume.returncode, "identical_to_uninterrupted": resume.returncode == 0 and same_weights(out, reference)}
         trials.append(row)
@@ -82,7 +95,7 @@ def main() -> None:
     summary = {
         "command": "python benchmarks/kill_resume_trials.py --trials %d" % args.trials,
         "machine": machine(),
-        "uninterrupted_s": round(reference_s, 1),
+        "uninterrupted_s": round(reference_s, 1), "steps": total_steps,
         "identical": sum(row["identical_to_uninterrupted"] for row in trials), "trials": trials,
     }
     results = ROOT / "benchmarks/results/kill_resume.json"
