@@ -1,13 +1,24 @@
-"""Predictions on raw input: entities with character offsets, answers with offsets, labels with probabilities."""
+"""Predictions on raw input: entities with character offsets, answers with offsets, labels with probabilities.
+
+`Predictor` loads a model directory once (device, precision, optional int8 quantization) and answers any
+number of inputs; the functions below it are the same engine for a model already in memory.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import contextlib
+import re
+from dataclasses import asdict, dataclass, field
 
 from .data.examples import ClsExample, NerExample, QaExample
 from .errors import InputError
 from .features import cls_features, ner_features, qa_features
 from .inference import Span, decode_cls, decode_ner, decode_qa
+
+__all__ = ["Entity", "NerResult", "Predictor", "Span", "predict_cls", "predict_ner", "predict_qa", "tag_texts"]
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TASK_NAMES = {"ner": "NER", "qa": "QA", "cls": "classification"}
 
 
 @dataclass
@@ -19,10 +30,35 @@ class Entity:
     score: float  # mean probability of the entity's word tags
 
 
+@dataclass
+class NerResult:
+    """One text: its entities, and every word with its tag (for CoNLL output)."""
+
+    text: str
+    entities: list[Entity]
+    words: list[tuple[int, int]] = field(default_factory=list)  # character spans: text[start:end] is the word
+    tags: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
 def split_words(text: str, tokenizer) -> list[tuple[str, tuple[int, int]]]:
-    """Words as the backbone's pre-tokenizer splits them ("California." → "California", "."), offsets into text."""
-    pieces = tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)
-    return [(text[start:end], (start, end)) for _, (start, end) in pieces]
+    """Words as the backbone's pre-tokenizer splits them ("California." → "California", "."), offsets into text.
+
+    Pre-tokenizers that keep the space in front of a word (byte-level BPE: "Ġworld") give offsets that
+    include it; they are trimmed, so that a word, and an entity, never starts or ends with whitespace."""
+    words = []
+    for _, (start, end) in tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text):
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            words.append((text[start:end], (start, end)))
+    return words
+
+
+def _space_split(text: str) -> list[tuple[str, tuple[int, int]]]:
+    return [(m.group(), m.span()) for m in re.finditer(r"\S+", text)]
 
 
 def group_entities(text: str, spans: list[tuple[int, int]], tags: list[str], scores) -> list[Entity]:
@@ -42,45 +78,174 @@ def group_entities(text: str, spans: list[tuple[int, int]], tags: list[str], sco
             for e in entities]
 
 
-def predict_ner(model, tokenizer, texts: list[str], batch_size: int = 32, device="cpu", pretokenized: bool = False):
-    """Entities per text. With `pretokenized`, words are the space-separated tokens as given."""
+def tag_texts(model, tokenizer, texts: list[str], batch_size: int = 64, device="cpu", pretokenized: bool = False,
+              autocast=contextlib.nullcontext) -> list[NerResult]:
+    """Words, tags and entities per text. With `pretokenized`, words are the space-separated tokens as given."""
     words = [_space_split(text) if pretokenized else split_words(text, tokenizer) for text in texts]
-    examples = [NerExample(str(i), [w for w, _ in ws], ["O"] * len(ws)) for i, ws in enumerate(words)]
+    busy = [i for i, ws in enumerate(words) if ws]  # texts without a word need no forward pass
+    examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i])) for i in busy]
     features = ner_features(examples, tokenizer, {"O": 0}, model.spec.max_length)
-    label_ids, scores = decode_ner(model, features, [len(ws) for ws in words], batch_size, device)
-    return [
-        group_entities(text, [span for _, span in ws], [model.spec.ner_labels[i] for i in ids], word_scores)
-        for text, ws, ids, word_scores in zip(texts, words, label_ids, scores)
-    ]
+    label_ids, scores = decode_ner(model, features, [len(words[i]) for i in busy], batch_size, device, autocast)
+    per_text = dict(zip(busy, zip(label_ids, scores)))
+    labels = model.spec.ner_labels
+    results = []
+    for i, (text, ws) in enumerate(zip(texts, words)):
+        spans = [span for _, span in ws]
+        ids, word_scores = per_text.get(i, ((), ()))
+        tags = [labels[j] for j in ids.tolist()] if len(ids) else []
+        word_scores = word_scores.tolist() if len(word_scores) else []
+        results.append(NerResult(text, group_entities(text, spans, tags, word_scores), spans, tags, word_scores))
+    return results
 
 
-def _space_split(text: str) -> list[tuple[str, tuple[int, int]]]:
-    import re
+def predict_ner(model, tokenizer, texts: list[str], batch_size: int = 32, device="cpu", pretokenized: bool = False,
+                autocast=contextlib.nullcontext) -> list[list[Entity]]:
+    """Entities per text. With `pretokenized`, words are the space-separated tokens as given."""
+    return [r.entities for r in tag_texts(model, tokenizer, texts, batch_size, device, pretokenized, autocast)]
 
-    return [(m.group(), m.span()) for m in re.finditer(r"\S+", text)]
 
-
-def predict_qa(model, tokenizer, questions: list[str], contexts: list[str], batch_size: int = 16, device="cpu",
-               n_best: int = 1, max_answer_length: int | None = None):
-    """The n best answer spans per (question, context), over every window of the context."""
+def check_qa_inputs(questions: list[str], contexts: list[str]) -> None:
     for i, (question, context) in enumerate(zip(questions, contexts)):
         if not question.strip() or not context.strip():
             raise InputError(f"item {i + 1}: the {'question' if not question.strip() else 'context'} is empty")
+
+
+def predict_qa(model, tokenizer, questions: list[str], contexts: list[str], batch_size: int = 16, device="cpu",
+               n_best: int = 1, max_answer_length: int | None = None, autocast=contextlib.nullcontext) -> list[list[Span]]:
+    """The n best answer spans per (question, context), over every window of the context."""
+    check_qa_inputs(questions, contexts)
     examples = [QaExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
     spec = model.spec
     features = qa_features(examples, tokenizer, spec.qa_max_length, spec.doc_stride, training=False)
-    spans = decode_qa(model, features, contexts, batch_size, device, n_best=max(n_best, 20),
+    spans = decode_qa(model, features, contexts, batch_size, device, autocast, n_best=max(n_best, 20),
                       max_answer_length=max_answer_length or spec.max_answer_length)
     return [candidates[:n_best] for candidates in spans]
 
 
-def predict_cls(model, tokenizer, texts: list[str], batch_size: int = 32, device="cpu") -> list[dict[str, float]]:
+def predict_cls(model, tokenizer, texts: list[str], batch_size: int = 32, device="cpu",
+                autocast=contextlib.nullcontext) -> list[dict[str, float]]:
     """Probability of every label, most likely first."""
     examples = [ClsExample(str(i), text, "") for i, text in enumerate(texts)]
-    probabilities = decode_cls(model, cls_features(examples, tokenizer, {}, model.spec.max_length), batch_size, device)
+    features = cls_features(examples, tokenizer, {}, model.spec.max_length)
+    probabilities = decode_cls(model, features, batch_size, device, autocast)
     labels = model.spec.cls_labels
     return [dict(sorted(zip(labels, map(float, row)), key=lambda kv: -kv[1])) for row in probabilities]
 
 
 def as_dicts(items) -> list[dict]:
     return [asdict(item) for item in items]
+
+
+# --- a loaded model: device, precision, quantization -------------------------------------------------------
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device '{device}' asked for, but CUDA is not available here")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise InputError("device 'mps' asked for, but MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_precision(precision: str, device: str, quantize: bool = False) -> str:
+    """auto: bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX) and on bf16 GPUs, fp16 on other GPUs,
+    else fp32. A quantized model computes in fp32 with int8 weights."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    kind = device.split(":")[0]
+    if quantize:
+        if precision not in ("auto", "fp32"):
+            raise InputError("--quantize computes in fp32 with int8 weights: it cannot be combined with --precision "
+                             f"{precision}")
+        return "fp32"
+    if precision == "auto":
+        if kind == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if kind == "cpu" and torch.cpu._is_avx512_bf16_supported():
+            return "bf16"
+        return "fp32"
+    if precision == "fp16" and kind == "cpu":
+        raise InputError("fp16 is for GPUs; on a CPU use --precision bf16 or fp32")
+    return precision
+
+
+def autocast_for(device: str, precision: str):
+    """A context factory: mixed precision for the forward pass, or nothing for fp32."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    kind = device.split(":")[0]
+    return lambda: torch.autocast(kind, dtype=dtype)
+
+
+def quantize_int8(model):
+    """Dynamic int8 quantization of the encoder's Linear layers, per output channel (the heads stay fp32)."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # deprecated in favour of torchao, which is not a dependency
+        warnings.simplefilter("ignore")
+        model.encoder = quantize_dynamic(model.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    return model
+
+
+class Predictor:
+    """A model directory loaded once, answering any number of inputs in length-sorted batches."""
+
+    def __init__(self, directory, device: str = "auto", precision: str = "auto", quantize: bool = False,
+                 batch_size: int | None = None, batch_invariant: bool = True):
+        from .invariant import prepare_for_inference
+        from .model import load_model
+
+        self.device = resolve_device(device)
+        if quantize and self.device != "cpu":
+            raise InputError("--quantize (dynamic int8) runs on the CPU only: add --device cpu")
+        self.precision = resolve_precision(precision, self.device, quantize)
+        self.quantized = quantize
+        self.model, self.tokenizer = load_model(directory, self.device)
+        if quantize:
+            quantize_int8(self.model)
+        # bitwise the same results with any batch size (with --quantize: the activation scales stay per batch)
+        prepare_for_inference(self.model, batch_invariant)
+        self.batch_invariant = batch_invariant
+        self.autocast = autocast_for(self.device, self.precision)
+        self.batch_size = batch_size
+        self.spec = self.model.spec
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.spec.tasks)
+
+    def require(self, task: str) -> None:
+        if task not in self.spec.tasks:
+            have = ", ".join(TASK_NAMES[t] for t in self.spec.tasks) or "none"
+            raise InputError(f"this model has no {TASK_NAMES[task]} head (its tasks: {have})")
+
+    def ner(self, texts: list[str], pretokenized: bool = False) -> list[NerResult]:
+        self.require("ner")
+        return tag_texts(self.model, self.tokenizer, texts, self.batch_size or 64, self.device, pretokenized,
+                         self.autocast)
+
+    def qa(self, questions: list[str], contexts: list[str], n_best: int = 1,
+           max_answer_length: int | None = None) -> list[list[Span]]:
+        self.require("qa")
+        return predict_qa(self.model, self.tokenizer, questions, contexts, self.batch_size or 16, self.device,
+                          n_best, max_answer_length, self.autocast)
+
+    def cls(self, texts: list[str]) -> list[dict[str, float]]:
+        self.require("cls")
+        return predict_cls(self.model, self.tokenizer, texts, self.batch_size or 64, self.device, self.autocast)

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 from .. import __version__
+from .benchmark import benchmark_command
+from .evaluate import evaluate_command
+from .predict import predict_cls_command, predict_ner_command, predict_qa_command
 from .prepare import prepare_command
 from .train import train_command
 
@@ -38,3 +41,8 @@ def main(
 
 app.command("prepare", short_help="Validate, tokenize and cache data; print a summary.")(prepare_command)
 app.command("train", short_help="Train one shared encoder on NER, QA and/or classification.")(train_command)
+app.command("evaluate", short_help="Score a model with the standard metrics; write predictions and reports.")(evaluate_command)
+app.command("predict-ner", short_help="Tag entities in text: colored on a terminal, JSON(L)/CoNLL for pipelines.")(predict_ner_command)
+app.command("predict-qa", short_help="Answer questions about a context, with exact character offsets.")(predict_qa_command)
+app.command("predict-cls", short_help="Classify texts, with label probabilities.")(predict_cls_command)
+app.command("benchmark", short_help="Compare backbones: parameters, speed, memory, accuracy; joint vs single-task.")(benchmark_command)
