@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .features import Features
-from .invariant import bucketed_batches, real_tokens
+from .invariant import bucketed_batches
 from .training.batching import sorted_batches
 
 
@@ -41,7 +41,7 @@ def batches_of(model, features: Features, batch_size: int) -> list[tuple[list[in
     fixed-width buckets; any other is padded to the longest row of each batch."""
     if getattr(model, "fixed_widths", False):  # set by mtlcli.invariant.prepare_for_inference
         limit = getattr(model.encoder.config, "max_position_embeddings", None)
-        return bucketed_batches(features.lengths(), batch_size, limit, getattr(model, "block_rows", None))
+        return bucketed_batches(features.lengths(), batch_size, limit)
     return [(rows, None) for rows in sorted_batches(features.lengths(), batch_size)]
 
 
@@ -57,9 +57,7 @@ def forward_batches(model, task: str, features: Features, batch_size: int, devic
         with torch.inference_mode(), autocast():
             for rows, width in batches_of(model, features, batch_size):
                 input_ids, attention_mask, lengths = pad_rows(features, rows, pad_id, width)
-                attention_mask = attention_mask.to(device)
-                with real_tokens(attention_mask):  # inference Linear layers skip the padding
-                    out = model(task, input_ids=input_ids.to(device), attention_mask=attention_mask)
+                out = model(task, input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
                 if task == "qa":
                     arrays = {k: out[k].float().cpu().numpy() for k in ("start_logits", "end_logits")}
                 else:

@@ -1,51 +1,32 @@
-"""Inference-time Linear layers: batch invariance, padding skipped, weights cast once.
+"""Inference-time Linear layers: batch invariance, and the weights cast once.
 
 Batch invariance: a row's result must not depend on the batch it is computed in. On CPU two things break
 it (everything else is row-wise or per sequence): the GEMM kernels pick their blocking from the number of
-rows M, so a token computed among 40 rows or among 2,560 rounds differently; and attention depends on the
+rows M, so a token computed among 40 rows or among 5,000 rounds differently; and attention depends on the
 padded width of the batch. In bf16 one rounding difference is ~0.4% and it propagates: scores move by up
-to 1e-2 and near-ties flip (in fp32 the differences are ~1e-6). Two fixes make the results bitwise the
-same with any batch size:
+to 3e-2 and near-ties flip (2 of 300 SQuAD answers between batch sizes 1 and 16; in fp32 the differences
+are ~1e-6). Two fixes make the results bitwise the same with any batch size:
 
   * every Linear layer multiplies fixed blocks of `block_rows` rows (the last block zero-padded), so the
     kernel always sees the same M;
-  * every input is padded to a fixed width that depends on its own length only (`bucket_width`), and a
-    batch holds inputs of one width (`bucketed_batches`).
+  * every input is padded to a width that depends on its own length only (`bucket_width`), and a batch
+    holds inputs of one width (`bucketed_batches`).
 
-Padding skipped: within `real_tokens(attention_mask)` the Linear layers multiply the real tokens only,
-packed into blocks; so the width buckets cost attention a little, the Linear layers nothing, and a batch
-wastes at most one partial block.
+The price: the zero rows of each batch's last block, the bucket padding (< 1/8 of the length), and some
+speed of one large GEMM against several (benchmarks/results/predict_speed.md). A side benefit: few
+distinct GEMM shapes, so oneDNN builds few kernels (with one shape per length-sorted batch, it builds
+many, and a one-shot command pays for each).
 
 Weights cast once: under autocast a Linear casts its fp32 weight to bf16 on every call (the autocast cache
-does not work in inference mode), ~40% of a bf16 forward on a 2-core CPU; the cast weights are kept here.
+does not work in inference mode); the cast weights are kept here. Same casts, same kernels, same results.
 """
 
 from __future__ import annotations
 
-import contextlib
-from contextvars import ContextVar
-
 import torch
 from torch import nn
 
-BLOCK_ROWS = 256
-PACK = True
-
-# (batch shape, flat indices of the real tokens) of the batch being computed; see `real_tokens`
-_REAL_TOKENS: ContextVar[tuple | None] = ContextVar("mtl_real_tokens", default=None)
-
-
-@contextlib.contextmanager
-def real_tokens(attention_mask: torch.Tensor):
-    """Within: InferenceLinear layers given [batch, width, features] inputs compute the real tokens' rows only,
-    packed together (the pad positions get zeros: attention never reads them)."""
-    index = attention_mask.reshape(-1).nonzero().squeeze(1)
-    packed = None if len(index) == attention_mask.numel() else (tuple(attention_mask.shape), index)
-    token = _REAL_TOKENS.set(packed)
-    try:
-        yield
-    finally:
-        _REAL_TOKENS.reset(token)
+BLOCK_ROWS = 1024
 
 
 class InferenceLinear(nn.Module):
@@ -75,15 +56,7 @@ class InferenceLinear(nn.Module):
         kind = x.device.type
         dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else self.linear.weight.dtype
         shape = x.shape
-        flat = x.reshape(-1, shape[-1]).to(dtype)
-        packed = _REAL_TOKENS.get() if PACK else None
-        if packed is None or tuple(shape[:-1]) != packed[0]:
-            return self._multiply(flat, dtype).reshape(*shape[:-1], -1)
-        index = packed[1]
-        rows = self._multiply(flat.index_select(0, index), dtype)
-        out = rows.new_zeros(flat.shape[0], rows.shape[1])
-        out.index_copy_(0, index, rows)
-        return out.reshape(*shape[:-1], -1)
+        return self._multiply(x.reshape(-1, shape[-1]).to(dtype), dtype).reshape(*shape[:-1], -1)
 
     def _multiply(self, flat: torch.Tensor, dtype) -> torch.Tensor:
         weight_t, bias = self._weights(dtype)
@@ -108,9 +81,10 @@ class InferenceLinear(nn.Module):
 
 
 def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_rows: int = BLOCK_ROWS) -> nn.Module:
-    """Replace every Linear of the model (encoder and heads) in place; drop the encoder's unused pooler.
-    With `batch_invariant`, mark the model so that the batched forward (mtlcli.inference.forward_batches)
-    pads each input to its width bucket. For inference only: the model is not trainable afterwards."""
+    """Replace every Linear of the model (encoder and heads) in place, with fixed row blocks if
+    `batch_invariant`; drop the encoder's unused pooler; and mark the model so that the batched forward
+    (mtlcli.inference.forward_batches) pads each input to its width bucket (also without batch invariance:
+    few distinct shapes are faster). For inference only: the model is not trainable afterwards."""
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) is nn.Linear:
@@ -118,8 +92,7 @@ def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_
     encoder = getattr(model, "encoder", None)
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None  # its output is never used: the heads read the last hidden state
-    model.fixed_widths = batch_invariant
-    model.block_rows = block_rows if batch_invariant else None
+    model.fixed_widths = True
     return model
 
 
@@ -132,17 +105,14 @@ def bucket_width(length: int, limit: int | None = None) -> int:
     return min(width, limit) if limit and limit >= length else width
 
 
-def bucketed_batches(lengths: list[int], batch_size: int, limit: int | None = None,
-                     tokens: int | None = None) -> list[tuple[list[int], int]]:
+def bucketed_batches(lengths: list[int], batch_size: int, limit: int | None = None) -> list[tuple[list[int], int]]:
     """(rows, width) batches in length order: each row is padded to its `bucket_width`, and a batch holds
-    rows of one width only, so a row's padded width never depends on its companions. With `tokens`, a
-    batch holds at most that many tokens (whole rows), so that it fills one block of the Linear layers."""
+    rows of one width only, so a row's padded width never depends on its companions."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     batches: list[tuple[list[int], int]] = []
     for row in order:
         width = bucket_width(lengths[row], limit)
-        most = min(batch_size, max(1, tokens // width)) if tokens else batch_size
-        if batches and batches[-1][1] == width and len(batches[-1][0]) < most:
+        if batches and batches[-1][1] == width and len(batches[-1][0]) < batch_size:
             batches[-1][0].append(row)
         else:
             batches.append(([row], width))

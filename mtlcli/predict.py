@@ -204,7 +204,10 @@ def quantize_int8(model):
 
 
 class Predictor:
-    """A model directory loaded once, answering any number of inputs in length-sorted batches."""
+    """A model directory loaded once, answering any number of inputs in length-sorted batches.
+
+    Batch-invariant by default (mtlcli.invariant): the results are bitwise the same with any batch size.
+    Default batch sizes: 128 texts for NER and classification, 32 windows for QA."""
 
     def __init__(self, directory, device: str = "auto", precision: str = "auto", quantize: bool = False,
                  batch_size: int | None = None, batch_invariant: bool = True):
@@ -237,15 +240,15 @@ class Predictor:
 
     def ner(self, texts: list[str], pretokenized: bool = False) -> list[NerResult]:
         self.require("ner")
-        return tag_texts(self.model, self.tokenizer, texts, self.batch_size or 64, self.device, pretokenized,
+        return tag_texts(self.model, self.tokenizer, texts, self.batch_size or 128, self.device, pretokenized,
                          self.autocast)
 
     def qa(self, questions: list[str], contexts: list[str], n_best: int = 1,
            max_answer_length: int | None = None) -> list[list[Span]]:
         self.require("qa")
-        return predict_qa(self.model, self.tokenizer, questions, contexts, self.batch_size or 16, self.device,
+        return predict_qa(self.model, self.tokenizer, questions, contexts, self.batch_size or 32, self.device,
                           n_best, max_answer_length, self.autocast)
 
     def cls(self, texts: list[str]) -> list[dict[str, float]]:
         self.require("cls")
-        return predict_cls(self.model, self.tokenizer, texts, self.batch_size or 64, self.device, self.autocast)
+        return predict_cls(self.model, self.tokenizer, texts, self.batch_size or 128, self.device, self.autocast)

@@ -58,13 +58,15 @@ InputFormatOption = Annotated[InputFormat, typer.Option(help="text: one text per
 FormatHelp = "auto: {pretty} on a terminal, jsonl otherwise."
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON array on stdout.")]
 JsonlOption = Annotated[bool, typer.Option("--jsonl", help="Same as --format jsonl: one JSON object per input.")]
-BatchOption = Annotated[Optional[int], typer.Option(min=1, help="Inputs per forward pass (sorted by length first).",
+BatchOption = Annotated[Optional[int], typer.Option(min=1, help="Inputs per forward pass, sorted by length (default "
+                                                    "128; QA: 32 windows). Never changes a result.",
                                                     show_default=False)]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 PrecisionOption = Annotated[Precision, typer.Option(help="auto: bf16 autocast where the CPU/GPU has it, else fp32; "
                                                     "fp32: exact.")]
-QuantizeOption = Annotated[bool, typer.Option("--quantize", help="Dynamic int8 weights (CPU): faster, a little less "
-                                              "accurate; see benchmarks/results/predict_speed.md.")]
+QuantizeOption = Annotated[bool, typer.Option("--quantize", help="Dynamic int8 weights (CPU): faster than fp32, less "
+                                              "accurate, and batching can move its scores; see "
+                                              "benchmarks/results/predict_speed.md.")]
 SkipBadOption = Annotated[bool, typer.Option("--skip-bad", help="Drop malformed JSONL records and say how many.")]
 
 
