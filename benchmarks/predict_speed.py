@@ -276,6 +276,12 @@ def markdown(report: dict) -> str:
              *(f"{ner[p]['ratio_vs_raw_forward']:.2f}x" for p in precisions), ">= 0.8"]),
         row(["QA: mtl / run_qa.py features + `Trainer.predict` + n-best post-processing",
              *(f"{qa[p]['ratio_vs_peer']:.2f}x" for p in precisions), ">= 1.5"]),
+        row(["(NER: mtl / mtl's own batch-invariant forward on the same batches)",
+             *(f"{max(ner[p]['sentences_per_s'].values()) / ner[p]['mtl_forward_alone_same_batches_sentences_per_s']:.2f}x"
+               for p in precisions), ""]),
+        row(["(QA: mtl / mtl's own batch-invariant forward on the same batches)",
+             *(f"{max(qa[p]['questions_per_s'].values()) / qa[p]['mtl_forward_alone_same_batches_questions_per_s']:.2f}x"
+               for p in precisions), ""]),
         "",
         f"`--precision auto` is {d} on this machine; `--precision fp32` forces exact fp32. Both are batch-invariant "
         "(`mtlcli/invariant.py`): the outputs are bitwise the same with any batch size (see the checks below).",
