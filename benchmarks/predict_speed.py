@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from mtlcli import metrics
 from mtlcli.data.readers import read_ner, read_qa
-from mtlcli.predict import Predictor, autocast_for, resolve_precision
+from mtlcli.devices import autocast_for, resolve_precision
+from mtlcli.predict import Predictor
 
 
 def log(*args) -> None:

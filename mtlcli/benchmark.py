@@ -623,7 +623,7 @@ def run_benchmark(base: TrainConfig, options: BenchmarkOptions, on_event: EventH
         notes.append("training: one batch of one task per step (forward + backward + clip + AdamW step), real "
                      "(non-pad) tokens; inference: batched forward to head outputs (decoding excluded), latency per "
                      "batch; QA inputs are question windows")
-        from .predict import resolve_device
+        from .devices import resolve_device
 
         result["machine"] = machine(resolve_device(config.device))
         if config.threads:

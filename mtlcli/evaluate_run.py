@@ -12,7 +12,6 @@ reads them and finds the same numbers. The engine never prints: it reports throu
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .devices import PRECISIONS, autocast_for, resolve_device, resolve_precision
 from .errors import InputError, Problem, WorkError
 from .fileio import write_atomic
 from .metrics import exact_match, token_f1
@@ -29,7 +29,6 @@ from .spec import read_spec
 TASKS = ("ner", "qa", "cls")
 TASK_FLAGS = {"ner": "--ner", "qa": "--qa", "cls": "--cls"}
 TASK_TITLES = {"ner": "NER", "qa": "QA", "cls": "classification"}
-PRECISIONS = ("fp32", "bf16", "fp16")
 PREDICTION_FILES = {"ner": "ner_predictions.txt", "qa": "qa_predictions.json", "cls": "cls_predictions.csv"}
 METRICS_FILE = "metrics.json"
 RUN_LOG = "metrics.jsonl"  # a training run directory's log; the model dirs (last/, best-*/) sit beside it
@@ -85,37 +84,6 @@ def _check_out_dir(out_dir: str | Path | None) -> Path | None:
     return out
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if torch.backends.mps.is_available() else "cpu"
-    kind = name.split(":")[0]
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if kind not in available:
-        raise InputError(f"unknown device '{name}' (expected auto, cpu, cuda[:N] or mps)")
-    if not available[kind]:
-        raise InputError(f"device '{name}' is not available on this machine")
-    return name
-
-
-def _autocast(device: str, precision: str):
-    """fp32 (exact, the default) or autocast to bf16/fp16 — as training's mixed precision would run."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}' (expected {', '.join(PRECISIONS)})")
-    if precision == "fp32":
-        return contextlib.nullcontext
-    import torch
-
-    kind = device.split(":")[0]
-    if precision == "fp16" and kind == "cpu":
-        raise InputError("precision fp16 needs a GPU; use bf16 on a CPU")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return lambda: torch.autocast(kind, dtype=dtype)
-
-
 # ------------------------------------------------------------------------------------------ engine
 
 
@@ -160,8 +128,9 @@ def evaluate_model(
 
     from .model import load_model
 
-    device = _device(device)
-    autocast = _autocast(device, precision)
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
+    autocast = autocast_for(device, precision)
     model, tokenizer = load_model(model_dir, device)
     spec = model.spec
     report.metrics |= {"device": device, "precision": precision}

@@ -11,13 +11,13 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .data.examples import ClsExample, NerExample, QaExample
+from .devices import autocast_for, resolve_device, resolve_precision
 from .errors import InputError
 from .features import cls_features, ner_features, qa_features
 from .inference import Span, decode_cls, decode_ner, decode_qa
 
 __all__ = ["Entity", "NerResult", "Predictor", "Span", "predict_cls", "predict_ner", "predict_qa", "tag_texts"]
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TASK_NAMES = {"ner": "NER", "qa": "QA", "cls": "classification"}
 
 
@@ -137,57 +137,6 @@ def as_dicts(items) -> list[dict]:
 
 
 # --- a loaded model: device, precision, quantization -------------------------------------------------------
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device '{device}' asked for, but CUDA is not available here")
-        if device == "mps" and not torch.backends.mps.is_available():
-            raise InputError("device 'mps' asked for, but MPS is not available here")
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_precision(precision: str, device: str, quantize: bool = False) -> str:
-    """auto: bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX) and on bf16 GPUs, fp16 on other GPUs,
-    else fp32. A quantized model computes in fp32 with int8 weights."""
-    import torch
-
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
-    kind = device.split(":")[0]
-    if quantize:
-        if precision not in ("auto", "fp32"):
-            raise InputError("--quantize computes in fp32 with int8 weights: it cannot be combined with --precision "
-                             f"{precision}")
-        return "fp32"
-    if precision == "auto":
-        if kind == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        if kind == "cpu" and torch.cpu._is_avx512_bf16_supported():
-            return "bf16"
-        return "fp32"
-    if precision == "fp16" and kind == "cpu":
-        raise InputError("fp16 is for GPUs; on a CPU use --precision bf16 or fp32")
-    return precision
-
-
-def autocast_for(device: str, precision: str):
-    """A context factory: mixed precision for the forward pass, or nothing for fp32."""
-    import torch
-
-    if precision == "fp32":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    kind = device.split(":")[0]
-    return lambda: torch.autocast(kind, dtype=dtype)
 
 
 def quantize_int8(model):
