@@ -131,6 +131,7 @@ def load_backbone_config(name: str):
 
 def load_encoder(name: str, random_init: bool = False, dropout: float | None = None):
     """The backbone's encoder; `dropout` overrides its hidden and attention dropout."""
+    import torch
     from transformers import AutoModel
 
     quiet_transformers()
@@ -143,7 +144,9 @@ def load_encoder(name: str, random_init: bool = False, dropout: float | None = N
     if random_init:
         return AutoModel.from_config(config)
     try:
-        return AutoModel.from_pretrained(resolve_backbone(name), config=config)
+        # fp32 master weights whatever the checkpoint was saved in (transformers 5 keeps a saved fp16/bf16
+        # dtype by default): mixed precision is autocast's job, and optimizer steps on fp16 weights lose updates
+        return AutoModel.from_pretrained(resolve_backbone(name), config=config, dtype=torch.float32)
     except (OSError, ValueError) as err:
         raise InputError(f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}") from None
 
