@@ -19,6 +19,7 @@ STEP_MODES = ("sampled", "joint")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
+EVAL_STRATEGIES = ("epoch", "end")
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TrainConfig:
     weighting_lr: float = 0.025  # learning rate of learned task weights (uncertainty, gradnorm)
     gradnorm_alpha: float = 1.5
     dwa_temperature: float = 2.0
+    dwa_period: int = 0  # DWA's loss ratios over windows of N steps (0 = over epochs, as in the paper)
     pcgrad: bool = False  # project conflicting task gradients (joint step mode)
     interference_every: int = 0  # log task-gradient cosines every N steps (joint step mode; 0 = off)
     # regularisation
@@ -84,6 +86,7 @@ class TrainConfig:
     # run
     seed: int = 42
     patience: int = 0  # early stopping: epochs without improvement of any task (0 = off)
+    eval_strategy: str = "epoch"  # validate after every epoch, or only after the last ("end": fixed-budget runs)
     save_every: int = 0  # also save a resumable checkpoint every N steps (0 = at the end of each epoch only)
     keep_checkpoints: int = 2
     output_dir: str = "runs/mtl"
@@ -190,6 +193,12 @@ def validate(config: TrainConfig) -> None:
         bad("device", f"must be one of {', '.join(DEVICES)}, got '{config.device}'")
     if config.weighting not in WEIGHTINGS:
         bad("weighting", f"must be one of {', '.join(WEIGHTINGS)}, got '{config.weighting}'")
+    if config.eval_strategy not in EVAL_STRATEGIES:
+        bad("eval_strategy", f"must be one of {', '.join(EVAL_STRATEGIES)}, got '{config.eval_strategy}'")
+    elif config.eval_strategy == "end" and config.patience:
+        bad("patience", "early stopping needs a validation after every epoch: set eval_strategy=epoch")
+    if config.dwa_period < 0:
+        bad("dwa_period", f"must be 0 (epochs) or a number of steps, got {config.dwa_period}")
     joint_only = [key for key, on in (("weighting=gradnorm", config.weighting == "gradnorm"), ("pcgrad", config.pcgrad),
                                       ("interference_every", config.interference_every > 0)) if on]
     if joint_only and config.step_mode != "joint":

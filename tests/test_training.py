@@ -56,3 +56,31 @@ def test_output_dir_is_not_overwritten_by_accident(backbone_dir, tmp_path, ner_f
     with pytest.raises(InputError, match="not empty"):
         train(config)
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
+
+
+def test_eval_strategy_end_validates_only_after_the_last_epoch(backbone_dir, tmp_path, ner_file):
+    settings = tiny_config(backbone_dir, tmp_path, ner_train=ner_file, ner_valid=ner_file)
+    result = train(resolve([], settings + ["epochs=3", "eval_strategy=end"]))
+    assert [bool(record["valid"]) for record in result.history] == [False, False, True]
+    assert set(result.best) == {"ner"} and (tmp_path / "run" / "best-ner").is_dir()
+
+
+def test_eval_strategy_end_refuses_early_stopping():
+    from mtlcli.errors import InputError
+
+    with pytest.raises(InputError, match="eval_strategy=epoch"):
+        resolve([], ["eval_strategy=end", "patience=2"])
+
+
+def test_a_backbone_saved_in_half_precision_trains_with_fp32_weights(backbone_dir, tmp_path):
+    import shutil
+
+    from transformers import AutoModel
+
+    from mtlcli.backbones import load_encoder
+
+    half = tmp_path / "half"
+    shutil.copytree(backbone_dir, half)
+    AutoModel.from_pretrained(backbone_dir).half().save_pretrained(half)
+    assert AutoModel.from_pretrained(half).dtype == torch.float16  # what transformers 5 gives by default
+    assert {p.dtype for p in load_encoder(str(half)).parameters()} == {torch.float32}

@@ -75,6 +75,19 @@ def test_dwa_follows_its_formula():
     assert dwa.weights()["qa"] == pytest.approx(2 * e_qa / (e_ner + e_qa))  # the slower task gets more
 
 
+def test_dwa_over_step_windows_follows_the_same_formula_and_resumes():
+    dwa = DynamicWeightAverage(["ner", "qa"], {"ner": 1, "qa": 1}, temperature=2.0, period=2)
+    for losses in ({"ner": 1.5}, {"ner": 0.5, "qa": 4.0}, {"ner": 0.5, "qa": 4.0}):  # window 1: ner 1.0, qa 4.0
+        dwa.observe(losses)
+    dwa.end_epoch({"ner": 9.0, "qa": 9.0})  # with a period, epochs do not count
+    assert dwa.weights() == {"ner": 1.0, "qa": 1.0}
+    again = DynamicWeightAverage(["ner", "qa"], {"ner": 1, "qa": 1}, temperature=2.0, period=2)
+    again.load_extra_state(dwa.extra_state())  # a resumed run carries the half-filled window on
+    again.observe({"qa": 4.0})  # window 2: ner 0.5, qa 4.0
+    e_ner, e_qa = math.exp(0.5 / 2), math.exp(1.0 / 2)
+    assert again.weights()["qa"] == pytest.approx(2 * e_qa / (e_ner + e_qa))
+
+
 def test_pcgrad_projects_conflicting_gradients():
     g = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([-1.0, 1.0])}
     assert torch.allclose(pcgrad(g, torch.Generator().manual_seed(0)), torch.tensor([0.5, 1.5]))

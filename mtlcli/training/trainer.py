@@ -25,6 +25,7 @@ import torch
 
 from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
+from ..devices import resolve_device, resolve_precision
 from ..errors import InputError, Problem, TrainingInterrupted
 from ..evaluation import evaluate_task
 from ..metrics import PRIMARY_METRIC
@@ -82,27 +83,6 @@ class TaskStream:
         self.passes, self.queue = state["passes"], state["queue"]
 
 
-def choose_precision(config: TrainConfig, device_type: str) -> str:
-    """accelerate's mixed_precision: fp16 AMP on CUDA (bf16 where supported), bf16 autocast on AVX512-BF16 CPUs."""
-    if config.precision != "auto":
-        return {"fp32": "no"}.get(config.precision, config.precision)
-    if device_type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device_type == "cpu" and torch.cpu._is_avx512_bf16_supported():
-        return "bf16"
-    return "no"
-
-
-def _device_type(config: TrainConfig) -> str:
-    if config.device != "auto":
-        return config.device
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def prepare_output_dir(path: Path, overwrite: bool) -> None:
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise InputError(Problem(str(path), "", "output directory is not empty; pass --overwrite, --resume it, or choose another --output-dir"))
@@ -137,14 +117,15 @@ class Run:
             raise InputError("no training data: give at least one of ner_train, qa_train, cls_train")
         checkpoint, torn = latest_valid_checkpoint(self.output_dir) if resume else (None, [])
         self.data = read_task_data(config)  # every file validated before anything slow happens
-        device_type = _device_type(config)
+        device = resolve_device(config.device)
+        precision = resolve_precision(config.precision, device)
         # accelerate keeps one process-wide state; a second run in the same process (notebook, tests)
         # may ask for another precision. The distributed part (PartialState) is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
         # heads a sampled step leaves unused must not break DDP's gradient reduction
         self.accelerator = Accelerator(
-            mixed_precision=choose_precision(config, device_type),
-            cpu=device_type == "cpu",
+            mixed_precision="no" if precision == "fp32" else precision,
+            cpu=device == "cpu",
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
         self.is_main = self.accelerator.is_main_process
@@ -186,7 +167,7 @@ class Run:
         self.pad_id = self.core.encoder.config.pad_token_id or 0
         lambdas = {"ner": config.lambda_ner, "qa": config.lambda_qa, "cls": config.lambda_cls}
         self.weighting = make_weighting(config.weighting, list(self.data), lambdas, config.weighting_lr,
-                                        config.gradnorm_alpha, config.dwa_temperature).to(acc.device)
+                                        config.gradnorm_alpha, config.dwa_temperature, config.dwa_period).to(acc.device)
         if acc.num_processes > 1 and (config.weighting == "gradnorm" or config.pcgrad):
             raise InputError("gradnorm and pcgrad edit gradients after DDP has reduced them: run them in one process")
         self.shared_layer = last_shared_weight(self.core.encoder)
@@ -290,16 +271,18 @@ class Run:
 
     def _train_step(self, tasks: tuple[str, ...], last: bool) -> None:
         config, acc, totals = self.config, self.accelerator, self.epoch_totals
-        losses = {}
+        losses, values = {}, {}
         for task in tasks:
             stream = self.streams[task]
             batch = collate(stream.features, stream.next_rows(), task, self.pad_id)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             with acc.autocast():
                 losses[task] = self.model(task, **batch)["loss"]
-            totals["loss_sums"][task] += losses[task].item()
+            values[task] = losses[task].item()
+            totals["loss_sums"][task] += values[task]
             totals["loss_counts"][task] += 1
             totals["tokens"][task] += int(batch["attention_mask"].sum())
+        self.weighting.observe(values)
         monitor = config.interference_every and (self.global_step + 1) % config.interference_every == 0
         grads = None
         if config.pcgrad or monitor:
@@ -345,8 +328,9 @@ class Run:
         eval_start = time.perf_counter()
         if self.is_main:
             valid, improved = {}, []
+            validate = self.config.eval_strategy == "epoch" or self.epoch + 1 == self.config.epochs
             for task, td in self.data.items():
-                if td.valid:
+                if td.valid and validate:
                     evaluation = evaluate_task(self.core, task, td.valid, td.valid_features, self.config.eval_batch_size,
                                                acc.device, acc.autocast)
                     valid[task] = evaluation.metrics

@@ -6,7 +6,8 @@
 - gradnorm (Chen et al. 2018): learned w_t, pushed so that the norm of each task's weighted gradient on
   the last shared layer follows the average norm times its relative inverse training rate^α;
   Σ w_t stays the number of tasks. Needs every task's loss in a step: step_mode = joint.
-- dwa (Liu et al. 2019): w_t = T·softmax(r_t / temperature) with r_t = L_t(epoch−1) / L_t(epoch−2).
+- dwa (Liu et al. 2019): w_t = T·softmax(r_t / temperature) with r_t = L_t(epoch−1) / L_t(epoch−2)
+  (or over windows of `dwa_period` steps).
 The learned weights have their own small optimizer (they need a far larger rate than the encoder).
 """
 
@@ -48,6 +49,9 @@ class Weighting(nn.Module):
                     param.grad /= torch.distributed.get_world_size()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def observe(self, losses: dict[str, float]) -> None:
+        """Each step's task losses (as numbers): step-window strategies (DWA with a period) update here."""
 
     def end_epoch(self, mean_losses: dict[str, float]) -> None:
         """Epoch-level strategies (DWA) update here."""
@@ -117,16 +121,36 @@ class GradNorm(Weighting):
 
 
 class DynamicWeightAverage(Weighting):
-    def __init__(self, tasks, lambdas, temperature: float = 2.0):
+    """Weights from the ratio of each task's last two mean losses, over epochs (the paper) or, with
+    `period` > 0, over windows of that many steps (a short run has too few epochs for the ratio)."""
+
+    def __init__(self, tasks, lambdas, temperature: float = 2.0, period: int = 0):
         super().__init__(tasks, lambdas)
-        self.temperature = temperature
+        self.temperature, self.period = temperature, period
         self.history: list[dict[str, float]] = []
         self.current = {t: 1.0 for t in self.tasks}
+        self.window = {"steps": 0, "sums": {}, "counts": {}}
 
     def weights(self):
         return dict(self.current)
 
+    def observe(self, losses):
+        if not self.period:
+            return
+        window = self.window
+        window["steps"] += 1
+        for task, loss in losses.items():
+            window["sums"][task] = window["sums"].get(task, 0.0) + loss
+            window["counts"][task] = window["counts"].get(task, 0) + 1
+        if window["steps"] == self.period:
+            self._update({t: window["sums"][t] / window["counts"][t] for t in window["sums"]})
+            self.window = {"steps": 0, "sums": {}, "counts": {}}
+
     def end_epoch(self, mean_losses):
+        if not self.period:
+            self._update(mean_losses)
+
+    def _update(self, mean_losses):
         self.history = (self.history + [dict(mean_losses)])[-2:]
         if len(self.history) == 2 and all(t in h for h in self.history for t in self.tasks):
             rates = {t: self.history[1][t] / max(self.history[0][t], 1e-12) for t in self.tasks}
@@ -135,20 +159,21 @@ class DynamicWeightAverage(Weighting):
             self.current = {t: len(self.tasks) * exps[t] / total for t in self.tasks}
 
     def extra_state(self):
-        return {"history": self.history, "current": self.current}
+        return {"history": self.history, "current": self.current, "window": self.window}
 
     def load_extra_state(self, state):
         self.history, self.current = state.get("history", []), state.get("current", self.current)
+        self.window = state.get("window", self.window)
 
 
 def make_weighting(name: str, tasks: list[str], lambdas: dict[str, float], lr: float = 0.025,
-                   gradnorm_alpha: float = 1.5, dwa_temperature: float = 2.0) -> Weighting:
+                   gradnorm_alpha: float = 1.5, dwa_temperature: float = 2.0, dwa_period: int = 0) -> Weighting:
     if name == "uncertainty":
         return Uncertainty(tasks, lambdas, lr)
     if name == "gradnorm":
         return GradNorm(tasks, lambdas, lr, gradnorm_alpha)
     if name == "dwa":
-        return DynamicWeightAverage(tasks, lambdas, dwa_temperature)
+        return DynamicWeightAverage(tasks, lambdas, dwa_temperature, dwa_period)
     return Weighting(tasks, lambdas)
 
 
