@@ -1,0 +1,171 @@
+"""Issue 10's results table: which multi-task strategies help, on real data, at one fixed budget.
+
+    python benchmarks/strategies.py run                 # CPU table: 1,000 CoNLL + 1,000 SQuAD questions, 2 epochs
+    python benchmarks/strategies.py run --budget quick  # the seed's quick mode: 2,000 + 5,000 (for a GPU)
+    python benchmarks/strategies.py table               # Markdown table (mean ± std over seeds) from the result files
+
+Every run is MiniLM (../shared/models/minilm-l6-h384-uncased), NER 128 / QA 384 (stride 128), batch 16,
+lr 3e-4, validated once after the last epoch on the full CoNLL-2003 valid set and the 1,877 questions of
+SQuAD dev articles 0-4 (training questions come from articles 5-47, in file order).
+Each (configuration, seed) writes one JSON file under OUT/runs/ as soon as it ends and is skipped when that
+file exists, so the table can be built over several sessions; `run` goes seed by seed, so a partial table
+already has every row. The sampling row is screened: all three samplings on the first seed, then only the
+best of them (mean of NER F1 and QA F1) on the other seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from machine import machine
+
+from mtlcli.api import train
+from mtlcli.fileio import write_atomic
+
+BUDGETS = {"small": {"ner_train_size": 1000, "qa_train_size": 1000}, "quick": {"ner_train_size": 2000, "qa_train_size": 5000}}
+COMMON = {"epochs": 2, "batch_size": 16, "lr": 3e-4, "max_length": 128, "qa_max_length": 384, "doc_stride": 128,
+          "qa_train_articles": "5:", "qa_valid_articles": "0:5", "eval_strategy": "end"}
+# configuration → (tasks, settings); the joint rows train NER + QA
+CONFIGS = {
+    "single-ner": (("ner",), {}),
+    "single-qa": (("qa",), {}),
+    "joint-static": (("ner", "qa"), {}),
+    "joint-static-jointstep": (("ner", "qa"), {"step_mode": "joint"}),
+    "joint-uncertainty": (("ner", "qa"), {"weighting": "uncertainty"}),
+    "joint-gradnorm": (("ner", "qa"), {"weighting": "gradnorm", "step_mode": "joint"}),
+    # the paper's DWA compares the last two epochs: with 2 epochs it never leaves 1.0, so here it compares
+    # windows of 25 steps (about a fifth of an epoch at the small budget)
+    "joint-dwa": (("ner", "qa"), {"weighting": "dwa", "dwa_period": 25}),
+}
+SAMPLINGS = {
+    "sampling-proportional": (("ner", "qa"), {"sampling": "proportional"}),
+    "sampling-temperature2": (("ner", "qa"), {"sampling": "temperature:2"}),
+    "sampling-annealed": (("ner", "qa"), {"sampling": "annealed"}),
+}
+# the training guide's pairing: BANKING77 intents + CoNLL-2003 entities (one seed; not in the NER+QA table)
+PAIRING = {"joint-cls-ner": (("ner", "cls"), {})}
+
+
+def data_files(shared: Path, tasks: tuple[str, ...]) -> dict[str, str]:
+    files = {
+        "ner": {"ner_train": "conll2003/train.txt", "ner_valid": "conll2003/valid.txt"},
+        "qa": {"qa_train": "squad/dev-v1.1.json", "qa_valid": "squad/dev-v1.1.json"},
+        "cls": {"cls_train": "banking77/train.csv", "cls_valid": "banking77/test.csv"},
+    }
+    return {key: str(shared / "data" / path) for task in tasks for key, path in files[task].items()}
+
+
+def run_one(name: str, tasks: tuple[str, ...], settings: dict, seed: int, args) -> dict:
+    path = args.out / "runs" / f"{name}-seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}", flush=True)
+    run_dir = Path("runs/strategies") / args.budget / f"{name}-seed{seed}"
+    values = COMMON | BUDGETS[args.budget] | data_files(args.shared, tasks) | settings
+    values |= {"backbone": str(args.shared / "models/minilm-l6-h384-uncased"), "seed": seed,
+               "output_dir": str(run_dir), "threads": args.threads, "device": args.device}
+    started = time.perf_counter()
+    result = train(**values, overwrite=True)
+    last = result.history[-1]
+    record = {
+        "config": name, "seed": seed, "budget": args.budget, "settings": values,
+        "valid": {task: {k: v for k, v in scores.items() if k != "confusion"} for task, scores in last["valid"].items()},
+        "task_mix": [epoch["task_mix"] for epoch in result.history],
+        "final_weights": last["weights"], "wall_time_s": round(time.perf_counter() - started, 1),
+        "train_time_s": round(sum(epoch["epoch_time_s"] for epoch in result.history), 1), "machine": machine(),
+    }
+    write_atomic(path, json.dumps(record, indent=1) + "\n")
+    shutil.rmtree(run_dir, ignore_errors=True)  # ~200 MB of weights and checkpoints per run; the JSON is the result
+    print(f"  {summary(record)}", flush=True)
+    return record
+
+
+def summary(record: dict) -> str:
+    valid = record["valid"]
+    parts = [f"NER F1 {valid['ner']['f1'] * 100:.2f}"] if "ner" in valid else []
+    parts += [f"QA EM {valid['qa']['exact_match']:.2f} F1 {valid['qa']['f1']:.2f}"] if "qa" in valid else []
+    parts += [f"cls acc {valid['cls']['accuracy'] * 100:.2f} macro-F1 {valid['cls']['macro_f1'] * 100:.2f}"] if "cls" in valid else []
+    return f"{' · '.join(parts)} ({record['wall_time_s'] / 60:.1f} min)"
+
+
+def sampling_score(record: dict) -> float:
+    return (record["valid"]["ner"]["f1"] * 100 + record["valid"]["qa"]["f1"]) / 2
+
+
+def command_run(args) -> None:
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    for seed in seeds:
+        for name, (tasks, settings) in CONFIGS.items():
+            run_one(name, tasks, settings, seed, args)
+        screened = {name: run_one(name, *SAMPLINGS[name], seeds[0], args) for name in SAMPLINGS}
+        best = max(screened, key=lambda name: sampling_score(screened[name]))
+        run_one(best, *SAMPLINGS[best], seed, args)
+        if seed == seeds[0] and not args.skip_pairing:
+            for name, (tasks, settings) in PAIRING.items():
+                run_one(name, tasks, settings, seed, args)
+    print(command_table(args))
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2f}{spread}"
+
+
+def command_table(args) -> str:
+    records = [json.loads(p.read_text()) for p in sorted((args.out / "runs").glob("*.json"))]
+    if not records:
+        sys.exit(f"no result files under {args.out / 'runs'}: run `python benchmarks/strategies.py run` first")
+    by_config: dict[str, list[dict]] = {}
+    for record in records:
+        by_config.setdefault(record["config"], []).append(record)
+    budget = records[0]["settings"]
+    lines = [f"MiniLM-L6, {budget['ner_train_size']} CoNLL-2003 train sentences + {budget['qa_train_size']} SQuAD "
+             f"training-split questions, {budget['epochs']} epochs; CoNLL-2003 valid (entity F1, seqeval) and SQuAD "
+             f"dev articles 0-4 (1,877 questions); mean ± sample std over seeds. Machine: {records[0]['machine']['cpu']}, "
+             f"{records[0]['machine']['device']}, torch {records[0]['machine']['torch']}.", "",
+             "| configuration | seeds | NER entity F1 | QA EM | QA F1 | BANKING77 acc | BANKING77 macro-F1 | train min |",
+             "|---|---|---|---|---|---|---|---|"]
+    order = list(CONFIGS) + list(SAMPLINGS) + list(PAIRING)
+    for name in sorted(by_config, key=order.index):
+        group = by_config[name]
+
+        def column(task: str, key: str, scale: float = 1.0) -> str:
+            return mean_std([r["valid"][task][key] * scale for r in group if task in r["valid"]])
+
+        lines.append(f"| {name} | {', '.join(str(r['seed']) for r in group)} | {column('ner', 'f1', 100)} | "
+                     f"{column('qa', 'exact_match')} | {column('qa', 'f1')} | {column('cls', 'accuracy', 100)} | "
+                     f"{column('cls', 'macro_f1', 100)} | {mean_std([r['train_time_s'] / 60 for r in group])} |")
+    table = "\n".join(lines) + "\n"
+    write_atomic(args.out / "table.md", table)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "table"])
+    parser.add_argument("--budget", choices=list(BUDGETS), default="small")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--shared", type=Path, default=Path("../shared"))
+    parser.add_argument("--out", type=Path, help="result folder (default benchmarks/results/strategies-<budget>)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--skip-pairing", action="store_true", help="leave out the BANKING77 + CoNLL-2003 run")
+    args = parser.parse_args()
+    args.out = args.out or Path(f"benchmarks/results/strategies-{args.budget}")
+    if args.command == "run":
+        command_run(args)
+    else:
+        print(command_table(args))
+
+
+if __name__ == "__main__":
+    main()
