@@ -7,14 +7,18 @@ padded width of the batch. In bf16 one rounding difference is ~0.4% and it propa
 to 3e-2 and near-ties flip (2 of 300 SQuAD answers between batch sizes 1 and 16; in fp32 the differences
 are ~1e-6). Two fixes make the results bitwise the same with any batch size:
 
-  * every Linear layer multiplies fixed blocks of `block_rows` rows (the last block zero-padded), so the
-    kernel always sees the same M;
+  * every Linear layer multiplies rows in spans whose M the kernel treats alike. oneDNN splits the sum
+    over K between threads only for small M (here M < 512 with K = 1536), so spans of MIN_ROWS to
+    MAX_ROWS rows (a short one zero-padded to MIN_ROWS) give every row the same result. That is checked
+    once per weight shape, dtype and thread count on the machine itself (`spans_are_invariant`, cached in
+    ~/.cache/mtl); where it does not hold, fixed blocks of `block_rows` rows (the last one zero-padded) are
+    used instead: the kernel then always sees the same M, at the price of more padding;
   * every input is padded to a width that depends on its own length only (`bucket_width`), and a batch
     holds inputs of one width (`bucketed_batches`).
 
-The price: the zero rows of each batch's last block, the bucket padding (< 1/8 of the length), and some
-speed of one large GEMM against several (benchmarks/results/predict_speed.md). A side benefit: few
-distinct GEMM shapes, so oneDNN builds few kernels (with one shape per length-sorted batch, it builds
+The price: the padding of short spans or blocks, the bucket padding (< 1/8 of the length), and some speed
+of one large GEMM against several (benchmarks/results/block_rows.json, predict_speed.md). A side benefit:
+few distinct GEMM shapes, so oneDNN builds few kernels (with one shape per length-sorted batch, it builds
 many, and a one-shot command pays for each).
 
 Weights cast once: under autocast a Linear casts its fp32 weight to bf16 on every call (the autocast cache
@@ -23,14 +27,72 @@ does not work in inference mode); the cast weights are kept here. Same casts, sa
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import platform
+from pathlib import Path
+
 import torch
 from torch import nn
 
 BLOCK_ROWS = 1024
+MIN_ROWS, MAX_ROWS = 512, 4096
+PROBE_ROWS = (MIN_ROWS, 777, 1024, 2048, 3001, MAX_ROWS)
+
+
+def _probe_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtl" / "gemm-spans.json"
+
+
+@functools.cache
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+@functools.cache
+def _cached_probes(machine: str) -> dict:
+    try:
+        return json.loads(_probe_cache().read_text()).get(machine, {})
+    except (OSError, ValueError):
+        return {}
+
+
+def spans_are_invariant(in_features: int, out_features: int, dtype: torch.dtype) -> bool:
+    """Whether every M from MIN_ROWS to MAX_ROWS gives each row the same result here (checked on the
+    PROBE_ROWS sizes, once per machine, torch version and thread count; the answer is kept on disk)."""
+    machine = f"{_cpu_model()}|{os.cpu_count()} cores|torch {torch.__version__}|{torch.get_num_threads()} threads"
+    key = f"{in_features}x{out_features}|{dtype}"
+    known = _cached_probes(machine)
+    if key not in known:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(MAX_ROWS, in_features, generator=generator).to(dtype)
+        weight = (torch.randn(in_features, out_features, generator=generator) / in_features**0.5).to(dtype)
+        bias = torch.randn(out_features, generator=generator).to(dtype)
+        with torch.inference_mode():
+            reference = torch.addmm(bias, x, weight)
+            known[key] = all(torch.equal(torch.addmm(bias, x[:m], weight), reference[:m]) for m in PROBE_ROWS[:-1])
+        _save_probes(machine, known)
+    return known[key]
+
+
+def _save_probes(machine: str, known: dict) -> None:
+    from .fileio import write_atomic
+
+    path = _probe_cache()
+    try:
+        everything = json.loads(path.read_text()) if path.exists() else {}
+        write_atomic(path, json.dumps(everything | {machine: known}, indent=1))
+    except (OSError, ValueError):
+        pass  # no cache: the check runs again next time
 
 
 class InferenceLinear(nn.Module):
-    """A Linear for inference: the autocast dtype's copy of the weights kept, and optionally fixed row blocks."""
+    """A Linear for inference: the autocast dtype's copy of the weights kept, and optionally batch-invariant row spans or blocks."""
 
     def __init__(self, linear: nn.Linear, block_rows: int | None = BLOCK_ROWS):
         super().__init__()
@@ -60,6 +122,8 @@ class InferenceLinear(nn.Module):
 
     def _multiply(self, flat: torch.Tensor, dtype) -> torch.Tensor:
         weight_t, bias = self._weights(dtype)
+        if self.block_rows and flat.device.type == "cpu" and spans_are_invariant(*weight_t.shape, dtype):
+            return self._multiply_spans(flat, weight_t, bias)
         rows = flat.shape[0]
         block = self.block_rows or max(rows, 1)
         full = rows // block * block
@@ -72,6 +136,17 @@ class InferenceLinear(nn.Module):
             self._gemm(tail, weight_t, bias, out[full:])
         return out[:rows]
 
+    def _multiply_spans(self, flat: torch.Tensor, weight_t, bias) -> torch.Tensor:
+        rows = flat.shape[0]
+        full = rows // MAX_ROWS * MAX_ROWS
+        out = flat.new_empty(full + (max(rows - full, MIN_ROWS) if rows > full else 0), weight_t.shape[1])
+        for start in range(0, rows, MAX_ROWS):
+            span = flat[start:start + MAX_ROWS]
+            if len(span) < MIN_ROWS:  # zero-padded: the kernel never sees fewer than MIN_ROWS rows
+                span = torch.cat([span, span.new_zeros(MIN_ROWS - len(span), span.shape[1])])
+            self._gemm(span, weight_t, bias, out[start:start + len(span)])
+        return out[:rows]
+
     @staticmethod
     def _gemm(x, weight_t, bias, out) -> None:
         if bias is None:
@@ -81,7 +156,7 @@ class InferenceLinear(nn.Module):
 
 
 def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_rows: int = BLOCK_ROWS) -> nn.Module:
-    """Replace every Linear of the model (encoder and heads) in place, with fixed row blocks if
+    """Replace every Linear of the model (encoder and heads) in place, batch-invariant (row spans or fixed blocks) if
     `batch_invariant`; drop the encoder's unused pooler; and mark the model so that the batched forward
     (mtlcli.inference.forward_batches) pads each input to its width bucket (also without batch invariance:
     few distinct shapes are faster). For inference only: the model is not trainable afterwards."""

@@ -159,8 +159,8 @@ class Predictor:
     Default batch sizes: 128 texts for NER and classification, 32 windows for QA."""
 
     def __init__(self, directory, device: str = "auto", precision: str = "auto", quantize: bool = False,
-                 batch_size: int | None = None, batch_invariant: bool = True):
-        from .invariant import prepare_for_inference
+                 batch_size: int | None = None, batch_invariant: bool = True, block_rows: int | None = None):
+        from .invariant import BLOCK_ROWS, prepare_for_inference
         from .model import load_model
 
         self.device = resolve_device(device)
@@ -172,7 +172,7 @@ class Predictor:
         if quantize:
             quantize_int8(self.model)
         # bitwise the same results with any batch size (with --quantize: the activation scales stay per batch)
-        prepare_for_inference(self.model, batch_invariant)
+        prepare_for_inference(self.model, batch_invariant, block_rows or BLOCK_ROWS)
         self.batch_invariant = batch_invariant
         self.autocast = autocast_for(self.device, self.precision)
         self.batch_size = batch_size

@@ -97,3 +97,11 @@ def cls_file(tmp_path) -> Path:
     rows = ["text,label"] + [f"\"{' '.join(tokens)}\",{'person' if 'B-PER' in tags else 'other'}" for tokens, tags in NER_SENTENCES]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_dir(tmp_path_factory):
+    """mtl keeps machine checks in ~/.cache/mtl (mtlcli.invariant): the tests keep theirs to themselves."""
+    import os
+
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
