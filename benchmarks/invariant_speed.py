@@ -42,6 +42,15 @@ def best_time(fn, rounds: int) -> float:
     return min(times)
 
 
+def computed_rows(mode: str, rows: int) -> int:
+    """Rows the Linear layers multiply for a batch of `rows` token rows, padding included."""
+    if mode != "spans":
+        block = int(mode.split()[-1])
+        return -(-rows // block) * block
+    full = rows // invariant.MAX_ROWS * invariant.MAX_ROWS
+    return full + (max(rows - full, invariant.MIN_ROWS) if rows > full else 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="runs/quick-minilm/last")
@@ -91,9 +100,7 @@ def main() -> None:
     for name in modes:
         best = min(seconds[name])
         mode(name)
-        unit = invariant.MIN_ROWS if name == "spans" else int(name.split()[-1])
-        linear_rows = sum(max(ids.numel(), unit) if name == "spans" else -(-ids.numel() // unit) * unit
-                          for ids, _ in batches)
+        linear_rows = sum(computed_rows(name, ids.numel()) for ids, _ in batches)
         report["modes"][name] = {
             "sentences_per_s": round(len(texts) / best, 1), "ratio_vs_raw_forward": round(raw_s / best, 3),
             "linear_rows_vs_padded_rows": round(linear_rows / padded_rows, 3),

@@ -23,10 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from machine import machine
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # mtlcli from this checkout, also where it is not installed
 
-from mtlcli.api import train
-from mtlcli.fileio import write_atomic
+from machine import machine  # noqa: E402
+
+from mtlcli.api import train  # noqa: E402
+from mtlcli.fileio import write_atomic  # noqa: E402
 
 BUDGETS = {"small": {"ner_train_size": 1000, "qa_train_size": 1000}, "quick": {"ner_train_size": 2000, "qa_train_size": 5000}}
 COMMON = {"epochs": 2, "batch_size": 16, "lr": 3e-4, "max_length": 128, "qa_max_length": 384, "doc_stride": 128,

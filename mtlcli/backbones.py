@@ -141,11 +141,11 @@ def load_encoder(name: str, random_init: bool = False, dropout: float | None = N
         for attribute in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
             if hasattr(config, attribute):
                 setattr(config, attribute, dropout)
+    # fp32 master weights whatever the backbone was saved in (transformers 5 keeps a saved fp16/bf16 dtype,
+    # also from a config): mixed precision is autocast's job, and optimizer steps on fp16 weights lose updates
     if random_init:
-        return AutoModel.from_config(config)
+        return AutoModel.from_config(config, dtype=torch.float32)
     try:
-        # fp32 master weights whatever the checkpoint was saved in (transformers 5 keeps a saved fp16/bf16
-        # dtype by default): mixed precision is autocast's job, and optimizer steps on fp16 weights lose updates
         return AutoModel.from_pretrained(resolve_backbone(name), config=config, dtype=torch.float32)
     except (OSError, ValueError) as err:
         raise InputError(f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}") from None

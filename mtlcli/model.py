@@ -124,7 +124,7 @@ def load_model(directory: str | Path, device: str = "cpu") -> tuple[MultiTaskMod
     directory = Path(directory)
     spec = read_spec(directory)
     backbone_config = AutoConfig.for_model(**spec.backbone_config)
-    model = MultiTaskModel(spec, AutoModel.from_config(backbone_config))
+    model = MultiTaskModel(spec, AutoModel.from_config(backbone_config, dtype=torch.float32))  # as trained
     weights = directory / WEIGHTS_FILE
     try:
         state = load_file(str(weights))

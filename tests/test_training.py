@@ -84,3 +84,4 @@ def test_a_backbone_saved_in_half_precision_trains_with_fp32_weights(backbone_di
     AutoModel.from_pretrained(backbone_dir).half().save_pretrained(half)
     assert AutoModel.from_pretrained(half).dtype == torch.float16  # what transformers 5 gives by default
     assert {p.dtype for p in load_encoder(str(half)).parameters()} == {torch.float32}
+    assert {p.dtype for p in load_encoder(str(half), random_init=True).parameters()} == {torch.float32}

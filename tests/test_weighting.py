@@ -86,6 +86,11 @@ def test_dwa_over_step_windows_follows_the_same_formula_and_resumes():
     again.observe({"qa": 4.0})  # window 2: ner 0.5, qa 4.0
     e_ner, e_qa = math.exp(0.5 / 2), math.exp(1.0 / 2)
     assert again.weights()["qa"] == pytest.approx(2 * e_qa / (e_ner + e_qa))
+    waiting = DynamicWeightAverage(["ner", "qa"], {"ner": 1, "qa": 1}, period=1)
+    waiting.observe({"ner": 1.0})  # a window closes only once every task has a loss in it
+    assert waiting.window["steps"] == 1 and waiting.history == []
+    waiting.observe({"qa": 2.0})
+    assert waiting.history == [{"ner": 1.0, "qa": 2.0}]
 
 
 def test_pcgrad_projects_conflicting_gradients():

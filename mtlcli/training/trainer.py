@@ -282,7 +282,6 @@ class Run:
             totals["loss_sums"][task] += values[task]
             totals["loss_counts"][task] += 1
             totals["tokens"][task] += int(batch["attention_mask"].sum())
-        self.weighting.observe(values)
         monitor = config.interference_every and (self.global_step + 1) % config.interference_every == 0
         grads = None
         if config.pcgrad or monitor:
@@ -311,6 +310,7 @@ class Run:
                 self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.weighting.step()
+        self.weighting.observe(values)  # after the step: a window's weights come from earlier windows only
 
     def _stop_requested(self, interrupted: list) -> bool:
         """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""

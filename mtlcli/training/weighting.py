@@ -142,7 +142,8 @@ class DynamicWeightAverage(Weighting):
         for task, loss in losses.items():
             window["sums"][task] = window["sums"].get(task, 0.0) + loss
             window["counts"][task] = window["counts"].get(task, 0) + 1
-        if window["steps"] == self.period:
+        # a window closes after `period` steps once every task has a loss in it (sampled steps may skip one)
+        if window["steps"] >= self.period and all(t in window["counts"] for t in self.tasks):
             self._update({t: window["sums"][t] / window["counts"][t] for t in window["sums"]})
             self.window = {"steps": 0, "sums": {}, "counts": {}}
 
