@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
-from predict_speed import compare_ner, machine, ner_features_of, padded_batches, raw_forward  # noqa: E402
+from predict_speed import compare_ner, machine, ner_features_of, padded_batches, raw_forward, timed  # noqa: E402
 
 from mtlcli import invariant  # noqa: E402
 from mtlcli.data.readers import read_ner  # noqa: E402
@@ -31,15 +30,6 @@ from mtlcli.devices import autocast_for  # noqa: E402
 from mtlcli.fileio import write_atomic  # noqa: E402
 from mtlcli.model import load_model  # noqa: E402
 from mtlcli.predict import Predictor  # noqa: E402
-
-
-def best_time(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def computed_rows(mode: str, rows: int) -> int:
@@ -89,8 +79,8 @@ def main() -> None:
     for _ in range(args.rounds):  # alternating, so that a slow moment of the machine hits everyone
         for name in modes:
             mode(name)
-            seconds[name].append(best_time(lambda: predictors[name].ner(texts), 1))
-        raw.append(best_time(lambda: raw_forward(plain, "ner", batches, autocast), 1))
+            seconds[name].append(timed(predictors[name].ner, texts)[0])
+        raw.append(timed(raw_forward, plain, "ner", batches, autocast)[0])
     raw_s = min(raw)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
     report = {"command": " ".join(sys.argv), "machine": machine(), "model": args.model, "precision": args.precision,

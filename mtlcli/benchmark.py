@@ -382,18 +382,23 @@ class TrainingProbe:
         }
 
 
+def _phase(on_event: EventHandler, label: str, total: int) -> Callable[..., None]:
+    """Announce a progress phase of `total` units; the returned function reports n more done."""
+    on_event("phase", {"label": label, "total": total})
+    done = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        on_event("advance", {"completed": done})
+
+    return advance
+
+
 def _measure_training(run, task: str, counts_: dict, name: str, on_event: EventHandler) -> dict:
     """Training steps of one task's batches: warm-up, then `repeats` × `steps` timed steps; medians."""
     probe = TrainingProbe(run, task)
-    on_event("phase", {"label": f"{name}: training {task.upper()}",
-                       "total": counts_["warmup"] + counts_["repeats"] * counts_["steps"]})
-    done = 0
-
-    def advance() -> None:
-        nonlocal done
-        done += 1
-        on_event("advance", {"completed": done})
-
+    advance = _phase(on_event, f"{name}: training {task.upper()}", counts_["warmup"] + counts_["repeats"] * counts_["steps"])
     try:
         for _ in range(counts_["warmup"]):
             probe.step()
@@ -425,8 +430,8 @@ def _measure_inference(run, task: str, counts_: dict, name: str, on_event: Event
     inputs = _first_rows(features, counts_["infer_examples"])
     model, device, autocast = run.core, run.accelerator.device, run.accelerator.autocast
     sizes = sorted({1, run.config.batch_size})
-    on_event("phase", {"label": f"{name}: inference {task.upper()}", "total": len(sizes) * len(inputs)})
-    done, results = 0, {}
+    advance = _phase(on_event, f"{name}: inference {task.upper()}", len(sizes) * len(inputs))
+    results = {}
     for batch_size in sizes:
         for _ in forward_batches(model, task, _first_rows(inputs, batch_size), batch_size, device, autocast):
             pass  # warm-up
@@ -436,8 +441,7 @@ def _measure_inference(run, task: str, counts_: dict, name: str, on_event: Event
             latencies.append(time.perf_counter() - start)  # the outputs are on the CPU already: synchronized
             tokens += int(lengths.sum())
             examples += len(rows)
-            done += len(rows)
-            on_event("advance", {"completed": done})
+            advance(len(rows))
             start = time.perf_counter()
         seconds = sum(latencies)
         results[str(batch_size)] = {
@@ -517,15 +521,8 @@ def paired_training_speed(config: TrainConfig, candidate: _Candidate, counts_: d
         for task in tasks:
             single = _build_run(_only(config, task), candidate, workdir, on_event, {})
             probes = {"joint": TrainingProbe(joint, task), "single": TrainingProbe(single, task)}
-            on_event("phase", {"label": f"{name}: training {task.upper()}, alternating",
-                               "total": 2 * (counts_["warmup"] + counts_["repeats"] * counts_["steps"])})
-            done = 0
-
-            def advance() -> None:
-                nonlocal done
-                done += 1
-                on_event("advance", {"completed": done})
-
+            advance = _phase(on_event, f"{name}: training {task.upper()}, alternating",
+                             2 * (counts_["warmup"] + counts_["repeats"] * counts_["steps"]))
             try:
                 for probe in probes.values():
                     for _ in range(counts_["warmup"]):
