@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import torch  # noqa: E402
 from predict_speed import compare_ner, machine, ner_features_of, padded_batches, raw_forward, timed  # noqa: E402
 
-from mtlcli import invariant  # noqa: E402
+from mtlcli.inference import invariant  # noqa: E402
 from mtlcli.data.readers import read_ner  # noqa: E402
 from mtlcli.devices import autocast_for  # noqa: E402
 from mtlcli.fileio import write_atomic  # noqa: E402
 from mtlcli.model import load_model  # noqa: E402
-from mtlcli.predict import Predictor  # noqa: E402
+from mtlcli.inference.predictor import Predictor  # noqa: E402
 
 
 def computed_rows(mode: str, rows: int) -> int:

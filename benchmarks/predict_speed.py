@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from mtlcli import metrics
 from mtlcli.data.readers import read_ner, read_qa
 from mtlcli.devices import autocast_for, resolve_precision
-from mtlcli.predict import Predictor
+from mtlcli.inference.predictor import Predictor
 
 
 def log(*args) -> None:
@@ -71,9 +71,9 @@ def peer_model(ours, head: str):
     spec = ours.spec
     config = AutoConfig.for_model(**spec.backbone_config)
     if head == "ner":
-        config.num_labels = len(spec.ner_labels)
-        config.id2label = dict(enumerate(spec.ner_labels))
-        config.label2id = {label: i for i, label in enumerate(spec.ner_labels)}
+        config.num_labels = len(spec.labels["ner"])
+        config.id2label = dict(enumerate(spec.labels["ner"]))
+        config.label2id = {label: i for i, label in enumerate(spec.labels["ner"])}
         model = AutoModelForTokenClassification.from_config(config)
         head_name = "classifier"
     else:
@@ -171,12 +171,12 @@ def run_qa_trainer(model, tokenizer, questions, contexts, max_length, stride, ma
 
 def padded_batches(model, features, batch_size, pad_id, file_order=False):
     """Exactly the (input_ids, attention_mask) batches `model` computes; or file-order batches padded to the longest."""
-    from mtlcli.inference import batches_of, pad_rows
+    from mtlcli.inference.batching import pad_rows
 
     if file_order:
         n = len(features)
         return [pad_rows(features, list(range(i, min(i + batch_size, n))), pad_id)[:2] for i in range(0, n, batch_size)]
-    return [pad_rows(features, rows, pad_id, width)[:2] for rows, width in batches_of(model, features, batch_size)]
+    return [pad_rows(features, rows, pad_id, width)[:2] for rows, width in model.batch_plan(features.lengths(), batch_size)]
 
 
 def raw_forward(model, task, batches, autocast):
@@ -189,8 +189,8 @@ def raw_forward(model, task, batches, autocast):
 
 def ner_features_of(predictor, texts):
     from mtlcli.data.examples import NerExample
-    from mtlcli.features import ner_features
-    from mtlcli.predict import split_words
+    from mtlcli.tasks.ner import word_features as ner_features
+    from mtlcli.tasks.ner import split_words
 
     words = [split_words(t, predictor.tokenizer) for t in texts]
     examples = [NerExample(str(i), [w for w, _ in ws], ["O"] * len(ws)) for i, ws in enumerate(words) if ws]
@@ -199,7 +199,7 @@ def ner_features_of(predictor, texts):
 
 def qa_features_of(predictor, questions, contexts):
     from mtlcli.data.examples import QaExample
-    from mtlcli.features import qa_features
+    from mtlcli.tasks.qa import window_features as qa_features
 
     examples = [QaExample(str(i), q, c) for i, (q, c) in enumerate(zip(questions, contexts))]
     return qa_features(examples, predictor.tokenizer, predictor.spec.qa_max_length, predictor.spec.doc_stride, False)
@@ -285,7 +285,7 @@ def markdown(report: dict) -> str:
                for p in precisions), ""]),
         "",
         f"`--precision auto` is {d} on this machine; `--precision fp32` forces exact fp32. Both are batch-invariant "
-        "(`mtlcli/invariant.py`): the outputs are bitwise the same with any batch size (see the checks below).",
+        "(`mtlcli/inference/invariant.py`): the outputs are bitwise the same with any batch size (see the checks below).",
         "",
         f"## NER: {ner['inputs']} CoNLL-2003 test sentences, raw text (sentences/s)",
         "",

@@ -11,31 +11,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import predict as _predict
 from .config import resolve
-from .model import load_model
+from .inference.predictor import Predictor
+from .inputs import TextItem
 
 
 class Model:
-    """A trained mtl model directory, loaded once; predictions as plain Python objects."""
+    """A trained mtl model directory, loaded once; predictions as plain Python objects (Entity, Span, dicts).
 
-    def __init__(self, directory: str | Path, device: str = "cpu"):
-        self.model, self.tokenizer = load_model(directory, device)
-        self.device = device
-        self.tasks = self.model.spec.tasks
+    A thin layer over the predictor of the predict commands (mtlcli.inference.predictor), fp32 by default."""
 
-    def entities(self, texts: list[str], batch_size: int = 32) -> list[list[_predict.Entity]]:
-        return _predict.predict_ner(self.model, self.tokenizer, texts, batch_size, self.device)
+    def __init__(self, directory: str | Path, device: str = "cpu", precision: str = "fp32"):
+        self.predictor = Predictor(directory, device=device, precision=precision)
+        self.tasks = self.predictor.spec.tasks
 
-    def answer(self, question: str, context: str, n_best: int = 1) -> list[_predict.Span]:
-        return _predict.predict_qa(self.model, self.tokenizer, [question], [context], device=self.device, n_best=n_best)[0]
+    def entities(self, texts: list[str], batch_size: int = 32) -> list[list]:
+        results = self.predictor.predict("ner", [TextItem(t) for t in texts], batch_size)
+        return [result.entities for result in results]
+
+    def answer(self, question: str, context: str, n_best: int = 1) -> list:
+        return self.predictor.qa([question], [context], n_best=n_best)[0]
 
     def classify(self, texts: list[str], batch_size: int = 32) -> list[dict[str, float]]:
-        return _predict.predict_cls(self.model, self.tokenizer, texts, batch_size, self.device)
+        return self.predictor.predict("cls", [TextItem(t) for t in texts], batch_size)
 
 
-def load(directory: str | Path, device: str = "cpu") -> Model:
-    return Model(directory, device)
+def load(directory: str | Path, device: str = "cpu", precision: str = "fp32") -> Model:
+    return Model(directory, device, precision)
 
 
 def train(*presets: str, on_event=None, overwrite: bool = False, **settings):

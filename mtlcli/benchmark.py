@@ -15,7 +15,6 @@ description), "note" {message}, "phase" {label, total}, "advance" {completed}, "
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import os
 import platform
@@ -28,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TASKS, TrainConfig, validate
+from . import tasks as registry
+from .config import TrainConfig, validate
 from .errors import InputError, TrainingInterrupted
 
 EventHandler = Callable[[str, dict], None]
@@ -76,11 +76,11 @@ def resolve_config(base: TrainConfig, options: BenchmarkOptions) -> tuple[TrainC
     """The config every model of the benchmark shares, and notes on where its inputs come from."""
     notes = []
     tasks = list(options.tasks) or base.tasks() or ["ner", "qa"]
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in registry.names()]
     if unknown:
-        raise InputError(f"--tasks: unknown task '{unknown[0]}'; tasks are {', '.join(TASKS)}")
+        raise InputError(f"--tasks: unknown task '{unknown[0]}'; tasks are {', '.join(registry.names())}")
     values = {}
-    for task in TASKS:
+    for task in registry.names():
         if task not in tasks:
             values[f"{task}_train"] = values[f"{task}_valid"] = ""
         elif not getattr(base, f"{task}_train"):
@@ -98,7 +98,7 @@ def resolve_config(base: TrainConfig, options: BenchmarkOptions) -> tuple[TrainC
             values["qa_valid_articles"] = "0:1"  # QA validation on the first article only
     if options.random_init:
         values["random_init"] = True
-    config = dataclasses.replace(base, **values)
+    config = base.replace(**values)
     validate(config)
     return config, notes
 
@@ -267,7 +267,7 @@ def _build_run(config: TrainConfig, candidate: _Candidate, workdir: Path, on_eve
     from .training.trainer import Run
 
     out = Path(tempfile.mkdtemp(prefix="measure-", dir=workdir))
-    config = dataclasses.replace(config, backbone=candidate.backbone, output_dir=str(out), save_every=0)
+    config = config.replace(backbone=candidate.backbone, output_dir=str(out), save_every=0)
 
     def forward(event: str, data: dict) -> None:
         if event == "data":
@@ -410,30 +410,21 @@ def _measure_training(run, task: str, counts_: dict, name: str, on_event: EventH
     return probe.summary()
 
 
-def _first_rows(features, n: int):
-    """The first n rows of a Features (every per-row list cut alike)."""
-    values = {}
-    for f in dataclasses.fields(features):
-        column = getattr(features, f.name)
-        values[f.name] = column[:n] if len(column) == len(features) else column
-    return type(features)(**values)
-
-
 def _measure_inference(run, task: str, counts_: dict, name: str, on_event: EventHandler) -> dict:
     """Per batch size (1 and the config's): examples/s, tokens/s and p50/p95 latency per batch."""
     import numpy as np
 
-    from .inference import forward_batches
+    from .inference.forward import forward_batches
 
     td = run.data[task]
     features = td.valid_features if td.valid_features is not None and len(td.valid_features) else td.train_features
-    inputs = _first_rows(features, counts_["infer_examples"])
+    inputs = features.first(counts_["infer_examples"])
     model, device, autocast = run.core, run.accelerator.device, run.accelerator.autocast
     sizes = sorted({1, run.config.batch_size})
     advance = _phase(on_event, f"{name}: inference {task.upper()}", len(sizes) * len(inputs))
     results = {}
     for batch_size in sizes:
-        for _ in forward_batches(model, task, _first_rows(inputs, batch_size), batch_size, device, autocast):
+        for _ in forward_batches(model, task, inputs.first(batch_size), batch_size, device, autocast):
             pass  # warm-up
         latencies, tokens, examples = [], 0, 0
         start = time.perf_counter()
@@ -462,7 +453,7 @@ def train_and_evaluate(config: TrainConfig, candidate: _Candidate, workdir: Path
         raise InputError(f"{candidate.label}: --accuracy and --compare train on the tokenizer's ids, which do not fit "
                          f"its vocabulary of {candidate.vocab_size:,}: choose a --tokenizer that fits")
     out = Path(tempfile.mkdtemp(prefix="train-", dir=workdir))
-    config = dataclasses.replace(config, backbone=candidate.backbone, output_dir=str(out), save_every=0, keep_checkpoints=1)
+    config = config.replace(backbone=candidate.backbone, output_dir=str(out), save_every=0, keep_checkpoints=1)
     name = f"{candidate.label} ({kind})"
     info: dict = {"data": {}}
     on_event("phase", {"label": f"{name}: preparing a {config.epochs}-epoch training run", "total": None})
@@ -500,7 +491,7 @@ def train_and_evaluate(config: TrainConfig, candidate: _Candidate, workdir: Path
 
 
 def _only(config: TrainConfig, task: str) -> TrainConfig:
-    return dataclasses.replace(config, **{f"{t}_{split}": "" for t in TASKS if t != task for split in ("train", "valid")})
+    return config.replace(**{f"{t}_{split}": "" for t in registry.names() if t != task for split in ("train", "valid")})
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -550,14 +541,12 @@ def paired_training_speed(config: TrainConfig, candidate: _Candidate, counts_: d
 def _warm_up_validation(run, name: str, on_event: EventHandler) -> None:
     """One untimed pass over the validation sets: the first timed run (the joint model's) would otherwise pay
     alone for one-off costs (kernels built for each new batch shape) that the later runs find ready."""
-    from .evaluation import evaluate_task
-
     tasks = [task for task, td in run.data.items() if td.valid]
     on_event("phase", {"label": f"{name}: warming up (one untimed validation pass)", "total": len(tasks)})
     for i, task in enumerate(tasks, 1):
         td = run.data[task]
-        evaluate_task(run.core, task, td.valid, td.valid_features, run.config.eval_batch_size, run.accelerator.device,
-                      run.accelerator.autocast)
+        registry.get(task).evaluate(run.core, td.valid, td.valid_features, run.config.eval_batch_size,
+                                    run.accelerator.device, run.accelerator.autocast, {})
         on_event("advance", {"completed": i})
 
 
@@ -657,8 +646,6 @@ def run_benchmark(base: TrainConfig, options: BenchmarkOptions, on_event: EventH
 
 # ---------------------------------------------------------------------------------------------- flat rows
 MACHINE_COLUMNS = ("cpu", "cores", "torch_threads", "torch", "device")
-METRIC_KEYS = {"ner": ("f1", "precision", "recall", "token_accuracy"), "qa": ("exact_match", "f1"),
-               "cls": ("accuracy", "macro_f1")}
 
 
 def csv_rows(result: dict) -> list[dict]:
@@ -672,8 +659,8 @@ def csv_rows(result: dict) -> list[dict]:
 
     def add_metrics(row: dict, metrics: dict) -> None:
         for task, scores in metrics.items():
-            for key in METRIC_KEYS[task]:
-                row[f"{task}_{key}"] = scores.get(key)
+            for metric in registry.get(task).metrics:
+                row[f"{task}_{metric.key}"] = scores.get(metric.key)
 
     rows = []
     for model in result["models"]:

@@ -8,12 +8,11 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-TASK_NAMES = {"ner": "NER", "qa": "QA", "cls": "cls"}
-METRIC_COLUMNS = {  # (task, metric key, heading, factor to a percentage)
-    "ner": [("f1", "NER F1", 100.0)],
-    "qa": [("exact_match", "QA EM", 1.0), ("f1", "QA F1", 1.0)],
-    "cls": [("accuracy", "cls accuracy", 100.0)],
-}
+from . import tasks as registry
+
+
+def short(task: str) -> str:
+    return registry.get(task).short_title
 
 
 @dataclass
@@ -95,7 +94,7 @@ def speed_table(result: dict) -> ReportTable:
     memory = _memory_name(result)
     columns = [Column("backbone"), Column("encoder params", "min", "params"), Column("head params", "", "int")]
     for task in tasks:
-        columns += [Column(f"train {TASK_NAMES[task]} tok/s", "max", "rate"), Column(f"train {TASK_NAMES[task]} ex/s", "max", "rate")]
+        columns += [Column(f"train {short(task)} tok/s", "max", "rate"), Column(f"train {short(task)} ex/s", "max", "rate")]
     columns += [Column(f"{memory} train", "min", "mb"), Column(f"{memory} inference", "min", "mb")]
     settings = result["settings"]
     table = ReportTable("Training speed and size (joint model, all tasks)", columns,
@@ -126,7 +125,7 @@ def inference_table(result: dict) -> ReportTable:
                                 f"batches as in `mtl evaluate`/predict; QA inputs are question windows")
     for task in result["settings"]["tasks"]:
         for model in result["models"]:
-            values = [model["backbone"], TASK_NAMES[task]]
+            values = [model["backbone"], short(task)]
             for size in sizes:
                 infer = model["inference"][task].get(str(size))
                 values += [infer[k] if infer else None for k in ("examples_per_s", "tokens_per_s", "p50_ms", "p95_ms")]
@@ -134,8 +133,14 @@ def inference_table(result: dict) -> ReportTable:
     return table
 
 
-def _metric_columns(tasks: list[str]) -> list[tuple[str, str, str, float]]:
-    return [(task, key, heading, factor) for task in tasks for key, heading, factor in METRIC_COLUMNS[task]]
+def _metric_columns(tasks: list[str]) -> list[tuple[str, str, str, object]]:
+    """(task, metric key, heading, Metric) of each task's headline metrics."""
+    columns = []
+    for task in tasks:
+        definition = registry.get(task)
+        for metric in map(definition.metric, definition.headline_metrics):
+            columns.append((task, metric.key, f"{definition.short_title} {metric.label}", metric))
+    return columns
 
 
 def accuracy_table(result: dict) -> ReportTable:
@@ -144,7 +149,7 @@ def accuracy_table(result: dict) -> ReportTable:
     columns = [Column("backbone"), Column("epochs", "", "int"), Column("training time", "min", "s"),
                Column("validation time", "min", "s")] + [Column(heading, "max", "pct") for _, _, heading, _ in metric_columns]
     first = result["accuracy"][0]
-    sizes = ", ".join(f"{n:,} {TASK_NAMES[t]}" for t, n in first["train_examples"].items())
+    sizes = ", ".join(f"{n:,} {short(t)}" for t, n in first["train_examples"].items())
     table = ReportTable("Accuracy after a short fixed budget (validation sets)", columns,
                         caption=f"train {sizes} examples, {first['epochs']} epoch(s), the same seed for every backbone")
     for run in result["accuracy"]:
@@ -154,9 +159,9 @@ def accuracy_table(result: dict) -> ReportTable:
     return table
 
 
-def _metric(metrics: dict, task: str, key: str, factor: float):
+def _metric(metrics: dict, task: str, key: str, metric):
     value = metrics.get(task, {}).get(key)
-    return value * factor if value is not None else None
+    return metric.percent(value) if value is not None else None
 
 
 def compare_table(result: dict, entry: dict) -> ReportTable:
@@ -164,11 +169,11 @@ def compare_table(result: dict, entry: dict) -> ReportTable:
     metric_columns = _metric_columns(tasks)
     columns = [Column("model"), Column("parameters", "min", "params"), Column("training time", "min", "s"),
                Column("inference time", "min", "s")]
-    columns += [Column(f"train {TASK_NAMES[t]} tok/s", "max", "rate") for t in tasks]
+    columns += [Column(f"train {short(t)} tok/s", "max", "rate") for t in tasks]
     columns += [Column(heading, "max", "pct") for _, _, heading, _ in metric_columns]
     budget = entry["budget"]
-    sizes = " + ".join(f"{n:,} {TASK_NAMES[t]}" for t, n in budget["train_examples"].items())
-    valid = " + ".join(f"{n:,} {TASK_NAMES[t]}" for t, n in budget["valid_examples"].items())
+    sizes = " + ".join(f"{n:,} {short(t)}" for t, n in budget["train_examples"].items())
+    valid = " + ".join(f"{n:,} {short(t)}" for t, n in budget["valid_examples"].items())
     table = ReportTable(
         f"Joint model vs one model per task: {entry['backbone']}", columns,
         caption=f"same budget for both: {sizes} training examples, {budget['epochs']} epoch(s), batch {budget['batch_size']}, "
@@ -176,9 +181,9 @@ def compare_table(result: dict, entry: dict) -> ReportTable:
                 f"validation; inference time = predicting and scoring the validation sets ({valid}) of every task; "
                 f"training tok/s: the joint and the single-task model on the same batches, in alternating repeats; "
                 f"an untimed validation pass runs first, so that the first run does not pay one-off costs alone")
-    names = {"joint": f"joint ({'+'.join(TASK_NAMES[t] for t in tasks)})", "single-task total": "single-task models together"}
+    names = {"joint": f"joint ({'+'.join(short(t) for t in tasks)})", "single-task total": "single-task models together"}
     for row in entry["rows"]:
-        name = names.get(row["model"]) or f"single-task {TASK_NAMES[row['model'].removeprefix('single-')]}"
+        name = names.get(row["model"]) or f"single-task {short(row['model'].removeprefix('single-'))}"
         values = [name, row["parameters"], row["train_time_s"], row["eval_time_s"]]
         values += [row["train_tokens_per_s"].get(t) for t in tasks]
         values += [_metric(row["metrics"], task, key, factor) for task, key, _, factor in metric_columns]
@@ -267,12 +272,12 @@ def chart_png(result: dict) -> bytes:
         if len(values_by_series) > 1:
             ax.legend(fontsize=7, loc="best", framealpha=0.8)
 
-    bars(axes[0], {TASK_NAMES[t]: [m["train"][t]["tokens_per_s"] for m in result["models"]] for t in tasks}, names,
-         "training throughput", "tokens/s (real tokens)", {TASK_NAMES[t]: c for t, c in colors.items()})
+    bars(axes[0], {short(t): [m["train"][t]["tokens_per_s"] for m in result["models"]] for t in tasks}, names,
+         "training throughput", "tokens/s (real tokens)", {short(t): c for t, c in colors.items()})
     size = str(result["settings"]["batch_size"])
-    bars(axes[1], {TASK_NAMES[t]: [m["inference"][t].get(size, m["inference"][t]["1"])["examples_per_s"] for m in result["models"]]
+    bars(axes[1], {short(t): [m["inference"][t].get(size, m["inference"][t]["1"])["examples_per_s"] for m in result["models"]]
                    for t in tasks}, names, f"inference throughput (batch {size})", "inputs/s",
-         {TASK_NAMES[t]: c for t, c in colors.items()})
+         {short(t): c for t, c in colors.items()})
     bars(axes[2], {"encoder + heads": [m["parameters"]["total"] / 1e6 for m in result["models"]]}, names,
          "parameters", "millions")
     k = 3

@@ -12,11 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import tasks as registry
+from .devices import PRECISIONS
 from .errors import InputError, Problem
 
-TASKS = ("ner", "qa", "cls")
+# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size and lambda_{task}: (type, default)
+TASK_KEYS = {"train": ("str", ""), "valid": ("str", ""), "train_size": ("int", 0), "lambda": ("float", 1.0)}
 STEP_MODES = ("sampled", "joint")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
 EVAL_STRATEGIES = ("epoch", "end")
@@ -27,16 +29,8 @@ class TrainConfig:
     # backbone: a local directory, an alias (see backbones.py) or a Hub id
     backbone: str = "minilm"
     random_init: bool = False
-    # data: any subset of tasks; a task is trained when its train file is given
-    ner_train: str = ""
-    ner_valid: str = ""
-    qa_train: str = ""
-    qa_valid: str = ""
-    cls_train: str = ""
-    cls_valid: str = ""
-    ner_train_size: int = 0  # 0 = all
-    qa_train_size: int = 0
-    cls_train_size: int = 0
+    # data: per task (TASK_KEYS) {task}_train, {task}_valid, {task}_train_size (0 = all), held in task_settings;
+    # a task is trained when its train file is given
     # SQuAD articles to use, as a Python slice "start:stop" over the file's articles ("" = all)
     qa_train_articles: str = ""
     qa_valid_articles: str = ""
@@ -59,10 +53,7 @@ class TrainConfig:
     # multi-task
     step_mode: str = "sampled"
     sampling: str = "round_robin"  # round_robin | proportional | temperature:T | annealed
-    weighting: str = "static"
-    lambda_ner: float = 1.0
-    lambda_qa: float = 1.0
-    lambda_cls: float = 1.0
+    weighting: str = "static"  # static: the per-task lambda_{task} (TASK_KEYS)
     weighting_lr: float = 0.025  # learning rate of learned task weights (uncertainty, gradnorm)
     gradnorm_alpha: float = 1.5
     dwa_temperature: float = 2.0
@@ -80,7 +71,7 @@ class TrainConfig:
     backtranslate_models: str = ""  # "DIR_EN_X,DIR_X_EN": local translation models for classification
     # hardware
     device: str = "auto"
-    precision: str = "auto"  # auto = fp16 AMP on CUDA, bf16 autocast on CPUs that support it
+    precision: str = "auto"  # auto: bf16 on CPUs and GPUs that have it, else fp16 AMP on CUDA, else fp32
     group_by_length: bool = True
     threads: int = 0  # 0 = torch's default
     # run
@@ -92,15 +83,63 @@ class TrainConfig:
     output_dir: str = "runs/mtl"
     cache_dir: str = ".mtl-cache"
     description: str = ""
+    # the per-task keys, {task: {key: value}} (only those set; see `setting`)
+    task_settings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+
+    def setting(self, task: str, key: str) -> Any:
+        return self.task_settings.get(task, {}).get(key, TASK_KEYS[key][1])
+
+    def __getattr__(self, name: str) -> Any:
+        """The per-task keys read like fields: config.ner_train, config.lambda_qa."""
+        found = task_keys().get(name) if not name.startswith("_") and name != "task_settings" else None
+        if found is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        return self.setting(*found)
 
     def tasks(self) -> list[str]:
-        return [task for task in TASKS if getattr(self, f"{task}_train")]
+        return [task for task in registry.names() if self.setting(task, "train")]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every key, the per-task ones included, in the order a TOML file lists them."""
+        values = {}
+        for f in fields(self):
+            if f.name == "task_settings":
+                continue
+            values[f.name] = getattr(self, f.name)
+            if f.name == "random_init":
+                values |= {key: self.setting(*where) for key, where in task_keys().items() if where[1] != "lambda"}
+            elif f.name == "weighting":
+                values |= {key: self.setting(*where) for key, where in task_keys().items() if where[1] == "lambda"}
+        return values
+
+    def replace(self, **values: Any) -> TrainConfig:
+        return build_config(self.to_dict() | values)
 
 
-FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+def task_key(task: str, key: str) -> str:
+    return f"lambda_{task}" if key == "lambda" else f"{task}_{key}"
+
+
+def task_keys() -> dict[str, tuple[str, str]]:
+    """Config key → (task, key) for every registered task."""
+    return {task_key(task, key): (task, key) for task in registry.names() for key in TASK_KEYS}
+
+
+def field_types() -> dict[str, str]:
+    types = {f.name: f.type for f in fields(TrainConfig) if f.name != "task_settings"}
+    return types | {name: TASK_KEYS[key][0] for name, (_, key) in task_keys().items()}
+
+
+def build_config(values: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from flat keys (per-task keys such as ner_train included)."""
+    per_task = task_keys()
+    settings: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        if name in per_task:
+            task, key = per_task[name]
+            settings.setdefault(task, {})[key] = value
+    core = {name: value for name, value in values.items() if name not in per_task}
+    return TrainConfig(**core, task_settings=settings)
 
 
 def preset_names() -> list[str]:
@@ -131,9 +170,9 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def _check_value(key: str, value: Any, source: str) -> Any:
-    if key not in FIELD_TYPES:
-        raise InputError(Problem(source, key, f"unknown key '{key}'; valid keys: {', '.join(FIELD_TYPES)}"))
-    expected = FIELD_TYPES[key]
+    if key not in field_types():
+        raise InputError(Problem(source, key, f"unknown key '{key}'; valid keys: {', '.join(field_types())}"))
+    expected = field_types()[key]
     if expected == "bool" and not isinstance(value, bool):
         raise InputError(Problem(source, key, f"'{key}' must be true or false, got {value!r}"))
     if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
@@ -151,13 +190,13 @@ def parse_assignment(assignment: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep:
         raise InputError(Problem("--set", assignment, "expected key=value"))
-    if key not in FIELD_TYPES:
-        raise InputError(Problem("--set", key, f"unknown key '{key}'; valid keys: {', '.join(FIELD_TYPES)}"))
+    if key not in field_types():
+        raise InputError(Problem("--set", key, f"unknown key '{key}'; valid keys: {', '.join(field_types())}"))
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    if FIELD_TYPES[key] == "str":
+    if field_types()[key] == "str":
         value = str(raw) if not isinstance(value, str) else value
     return key, _check_value(key, value, "--set")
 
@@ -173,7 +212,7 @@ def resolve(presets: list[str], assignments: list[str] = (), overrides: dict[str
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _check_value(key, value, f"--{key.replace('_', '-')}")
-    config = TrainConfig(**values)
+    config = build_config(values)
     validate(config)
     return config
 
@@ -223,9 +262,9 @@ def validate(config: TrainConfig) -> None:
     # a QA window holds [CLS] question [SEP] context [SEP]; the stride must leave room for new context
     if not 0 < config.doc_stride < config.qa_max_length // 2:
         bad("doc_stride", f"must be between 1 and half of qa_max_length ({config.qa_max_length // 2}), got {config.doc_stride}")
-    for task in TASKS:
-        if getattr(config, f"{task}_valid") and not getattr(config, f"{task}_train"):
-            bad(f"{task}_valid", f"given without {task}_train")
+    for task in registry.names():
+        if config.setting(task, "valid") and not config.setting(task, "train"):
+            bad(task_key(task, "valid"), f"given without {task_key(task, 'train')}")
     for key in ("qa_train_articles", "qa_valid_articles"):
         try:
             parse_slice(getattr(config, key))

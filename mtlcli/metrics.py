@@ -18,10 +18,6 @@ from collections import Counter
 
 # ---------------------------------------------------------------------------------------------- NER
 
-# the metric that picks a task's best checkpoint and early stopping
-PRIMARY_METRIC = {"ner": "f1", "qa": "f1", "cls": "accuracy"}
-
-
 def _tag_type(tag: str) -> str:
     """Entity type of one word-level tag ("B-PER" -> "PER", "O" -> "O"), for the token confusion."""
     return "O" if tag == "O" else tag.split("-", 1)[-1]

@@ -11,32 +11,26 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from . import __version__
+from . import __version__, tasks
 from .errors import InputError, Problem
 from .spec import CONFIG_FILE, WEIGHTS_FILE, ModelSpec, read_spec
 
-IGNORE = -100
-
 
 class MultiTaskModel(nn.Module):
+    """The shared encoder and one head per task; each task (mtlcli.tasks) builds its head and computes its loss."""
+
     def __init__(self, spec: ModelSpec, encoder: nn.Module):
         super().__init__()
         self.spec = spec
         self.encoder = encoder
-        hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(spec.head_dropout)
-        self.heads = nn.ModuleDict()
-        if "ner" in spec.tasks:
-            self.heads["ner"] = nn.Linear(hidden, len(spec.ner_labels))
-        if "qa" in spec.tasks:
-            self.heads["qa"] = nn.Linear(hidden, 2)
-        if "cls" in spec.tasks:
-            self.heads["cls"] = nn.Linear(hidden, len(spec.cls_labels))
-        for head in self.heads.values():
-            nn.init.normal_(head.weight, std=0.02)
-            nn.init.zeros_(head.bias)
+        self.heads = nn.ModuleDict({task: tasks.get(task).build_head(encoder.config.hidden_size, spec.labels_of(task))
+                                    for task in spec.tasks})
+        for layer in self.heads.modules():  # heads start small (BERT's initializer range), biases at zero
+            if isinstance(layer, nn.Linear):
+                nn.init.normal_(layer.weight, std=0.02)
+                nn.init.zeros_(layer.bias)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -46,30 +40,14 @@ class MultiTaskModel(nn.Module):
         hidden = self.encode(input_ids, attention_mask)
         return self.head_forward(task, hidden, attention_mask, **targets)
 
-    def head_forward(self, task: str, hidden, attention_mask, labels=None, start_positions=None, end_positions=None):
-        if task == "ner":
-            logits = self.heads["ner"](self.dropout(hidden))
-            out = {"logits": logits}
-            if labels is not None:
-                out["loss"] = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
-            return out
-        if task == "qa":
-            start_logits, end_logits = self.heads["qa"](hidden).float().unbind(-1)
-            # padding can never be an answer
-            pad = attention_mask == 0
-            start_logits = start_logits.masked_fill(pad, -1e4)
-            end_logits = end_logits.masked_fill(pad, -1e4)
-            out = {"start_logits": start_logits, "end_logits": end_logits}
-            if start_positions is not None:
-                out["loss"] = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
-            return out
-        if task == "cls":
-            logits = self.heads["cls"](self.dropout(hidden[:, 0])).float()
-            out = {"logits": logits}
-            if labels is not None:
-                out["loss"] = F.cross_entropy(logits, labels, ignore_index=IGNORE)
-            return out
-        raise ValueError(f"unknown task {task}")
+    def head_forward(self, task: str, hidden, attention_mask, **targets) -> dict:
+        return tasks.get(task).head_forward(self.heads[task], hidden, attention_mask, self.dropout, targets)
+
+    def batch_plan(self, lengths: list[int], batch_size: int) -> list[tuple[list[int], int | None]]:
+        """(rows, padded width) per inference batch: length-sorted, each padded to its longest row."""
+        from .inference.batching import sorted_batches
+
+        return [(rows, None) for rows in sorted_batches(lengths, batch_size)]
 
     def parameter_counts(self) -> dict[str, int]:
         counts = {"encoder": sum(p.numel() for p in self.encoder.parameters())}

@@ -54,13 +54,11 @@ def confusion_png(labels: list[str], matrix: list[list[int]], title: str = "conf
     return _png(figure)
 
 
-# what each task's validation curve shows, and the factor that makes it a percentage
-CURVES = {"ner": [("f1", "NER entity F1", 100.0)], "qa": [("f1", "QA F1", 1.0), ("exact_match", "QA EM", 1.0)],
-          "cls": [("accuracy", "classification accuracy", 100.0)]}
-
-
 def learning_curves_png(records: list[dict], title: str = "learning curves") -> bytes:
-    """From metrics.jsonl "epoch" records: training loss per task (left), validation metrics in % (right)."""
+    """From metrics.jsonl "epoch" records: training loss per task (left), validation metrics in % (right):
+    each task's headline metrics (mtlcli.tasks)."""
+    from . import tasks as registry
+
     epochs = [record.get("epoch", i + 1) for i, record in enumerate(records)]
     tasks = list(dict.fromkeys(task for record in records for task in record.get("train_loss", {})))
     has_valid = any(record.get("valid") for record in records)
@@ -75,12 +73,13 @@ def learning_curves_png(records: list[dict], title: str = "learning curves") -> 
     if tasks:
         axes[0].legend()
     if has_valid:
-        for task, curves in CURVES.items():
-            for key, label, factor in curves:
-                points = [(e, r["valid"][task][key] * factor) for e, r in zip(epochs, records)
-                          if key in r.get("valid", {}).get(task, {})]
+        for task in tasks:
+            definition = registry.get(task)
+            for metric in map(definition.metric, definition.headline_metrics):
+                points = [(e, metric.percent(r["valid"][task][metric.key])) for e, r in zip(epochs, records)
+                          if metric.key in r.get("valid", {}).get(task, {})]
                 if points:
-                    axes[1].plot(*zip(*points), marker="o", label=label)
+                    axes[1].plot(*zip(*points), marker="o", label=f"{definition.title} {metric.label}")
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("%")
         axes[1].set_title("validation")

@@ -9,7 +9,7 @@ import numpy as np
 
 from .backbones import load_tokenizer
 from .config import TrainConfig
-from .tasks import featurize, read_task_data
+from .task_data import featurize, read_task_data
 
 
 def prepare(config: TrainConfig) -> list[dict]:

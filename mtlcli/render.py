@@ -11,7 +11,12 @@ from rich.table import Table
 
 console = Console(stderr=True)  # Rich turns colours off when stderr is no TTY or NO_COLOR is set
 
-TASK_NAMES = {"ner": "NER", "qa": "QA", "cls": "classification"}
+
+def title(task: str) -> str:
+    """A task's name in sentences and tables ("NER", "QA", "classification")."""
+    from . import tasks
+
+    return tasks.get(task).title
 
 
 def error(message: str) -> None:
@@ -43,31 +48,23 @@ def fmt(value, percent: bool = False) -> str:
     return str(value)
 
 
-def metrics_table(title: str, valid: dict, best: dict | None = None) -> Table:
-    """One row per metric: NER token accuracy and entity P/R/F1, QA EM/F1, classification accuracy and
-    macro-F1; `best` (per task, its primary metric) goes beside that metric."""
-    from .metrics import PRIMARY_METRIC
+def metrics_table(heading: str, valid: dict, best: dict | None = None) -> Table:
+    """One row per metric of each task (mtlcli.tasks); `best` (per task, its primary metric) goes beside that
+    metric."""
+    from . import tasks
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=heading, title_justify="left")
     table.add_column("task")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("best so far", justify="right")
-    for task, scores in valid.items():
-        percent = task != "qa"  # SQuAD EM/F1 are already percentages
-        for i, (label, key) in enumerate(SHOWN_METRICS[task]):
-            best_value = (best or {}).get(task) if key == PRIMARY_METRIC[task] else None
-            table.add_row(TASK_NAMES[task] if i == 0 else "", label, fmt(scores[key], percent),
-                          fmt(best_value, percent) if best_value is not None else "")
+    for name, scores in valid.items():
+        task = tasks.get(name)
+        for i, metric in enumerate(task.metrics):
+            best_value = (best or {}).get(name) if metric.key == task.primary_metric else None
+            table.add_row(task.title if i == 0 else "", metric.label, fmt(scores[metric.key], metric.fraction),
+                          fmt(best_value, metric.fraction) if best_value is not None else "")
     return table
-
-
-SHOWN_METRICS = {
-    "ner": [("token accuracy", "token_accuracy"), ("entity precision", "precision"),
-            ("entity recall", "recall"), ("entity F1", "f1")],
-    "qa": [("exact match", "exact_match"), ("F1", "f1")],
-    "cls": [("accuracy", "accuracy"), ("macro F1", "macro_f1")],
-}
 
 
 # entity colours: the usual types fixed, any other type a stable pick from the rest

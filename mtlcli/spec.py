@@ -19,14 +19,16 @@ class ModelSpec:
     backbone: str
     backbone_config: dict
     tasks: list[str]
-    ner_labels: list[str] = field(default_factory=list)
-    cls_labels: list[str] = field(default_factory=list)
+    labels: dict[str, list[str]] = field(default_factory=dict)  # per task with a label list (NER tags, classes)
     max_length: int = 128
     qa_max_length: int = 384
     doc_stride: int = 128
     max_answer_length: int = 30
     head_dropout: float = 0.1
     versions: dict = field(default_factory=dict)
+
+    def labels_of(self, task: str) -> list[str]:
+        return self.labels.get(task, [])
 
 
 def read_spec(directory: str | Path) -> ModelSpec:
@@ -35,6 +37,10 @@ def read_spec(directory: str | Path) -> ModelSpec:
         raise InputError(Problem(str(directory), "", "model directory not found"))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        labels = data.setdefault("labels", {})
+        for task in ("ner", "cls"):  # models saved before the task registry kept {task}_labels
+            if f"{task}_labels" in data and task in data.get("tasks", ()):
+                labels.setdefault(task, data[f"{task}_labels"])
         return ModelSpec(**{k: v for k, v in data.items() if k in ModelSpec.__dataclass_fields__})
     except FileNotFoundError:
         raise InputError(Problem(str(path), "", "not an mtl model directory (config.json missing)")) from None

@@ -113,21 +113,25 @@ def judge_qa(predicted: str, expected: str) -> tuple[str, float, str]:
 
 def run_suite(model, tokenizer, device="cpu") -> list[CaseResult]:
     """Run the cases of every task the model has (NER cases need an NER head, QA cases a QA head)."""
-    from .predict import predict_ner, predict_qa
+    import contextlib
+
+    from . import tasks
+    from .inputs import QaItem, TextItem
+
+    def predict(task: str, items: list, **options) -> list:
+        return tasks.get(task).predict(model, tokenizer, items, 32, device, contextlib.nullcontext, **options)
 
     results = []
     if "ner" in model.spec.tasks:
-        sentences = [sentence for _, sentence, _ in NER_CASES]
-        for (name, sentence, expected), entities in zip(NER_CASES, predict_ner(model, tokenizer, sentences, device=device)):
+        ner_results = predict("ner", [TextItem(sentence) for _, sentence, _ in NER_CASES])
+        for (name, sentence, expected), entities in zip(NER_CASES, (r.entities for r in ner_results)):
             spans = [(e.start, e.end, e.type) for e in entities]
             status, score, detail = judge_ner(sentence, expected, spans)
             results.append(CaseResult("ner", name, sentence, "", [list(e) for e in expected],
                                       [[e.text, e.type] for e in entities], status, score, detail, [list(s) for s in spans]))
     if "qa" in model.spec.tasks:
-        questions = [question for _, _, question, _ in QA_CASES]
-        contexts = [context for _, context, _, _ in QA_CASES]
-        for (name, context, question, expected), best in zip(QA_CASES, predict_qa(model, tokenizer, questions, contexts,
-                                                                                   device=device)):
+        answers = predict("qa", [QaItem(question, context) for _, context, question, _ in QA_CASES])
+        for (name, context, question, expected), best in zip(QA_CASES, answers):
             span = best[0]
             status, score, detail = judge_qa(span.text, expected)
             results.append(CaseResult("qa", name, context, question, [expected], [span.text], status, score, detail,

@@ -2,7 +2,7 @@ import pytest
 
 import mtlcli.api as mtl
 from mtlcli.errors import InputError
-from mtlcli.predict import group_entities, split_words
+from mtlcli.tasks.ner import group_entities, split_words
 
 TRICKY = [
     "Apple Inc. was founded by Steve Jobs in California.",

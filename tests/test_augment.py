@@ -310,7 +310,7 @@ def test_backtranslation_plumbing_with_tiny_local_models(tmp_path):
 
 def test_training_data_gets_augmented_copies(tmp_path):
     from mtlcli.config import resolve
-    from mtlcli.tasks import read_task_data
+    from mtlcli.task_data import read_task_data
 
     path = tmp_path / "ner.conll"
     path.write_text("Paris B-LOC\nis O\na O\nbig O\ncity O\n\nBerlin B-LOC\nhas O\nmany O\nold O\nhouses O\n")

@@ -1,6 +1,8 @@
 from mtlcli.backbones import load_tokenizer
 from mtlcli.data.examples import Answer, NerExample, QaExample
-from mtlcli.features import IGNORE, cached, ner_features, qa_features
+from mtlcli.features import IGNORE, cached
+from mtlcli.tasks.ner import word_features as ner_features
+from mtlcli.tasks.qa import window_features as qa_features
 
 LABELS = {"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3, "I-LOC": 4}
 

@@ -75,7 +75,7 @@ def eager_model_dir(model_dir, tmp_path_factory):
 
     model, tokenizer = load_model(model_dir)
     with torch.no_grad():
-        model.heads["ner"].bias[model.spec.ner_labels.index("O")] = -1e4
+        model.heads["ner"].bias[model.spec.labels["ner"].index("O")] = -1e4
     del model.heads["cls"]
     model.spec.tasks = ["ner", "qa"]
     target = tmp_path_factory.mktemp("eager") / "model"
@@ -145,7 +145,7 @@ def test_batching_never_changes_an_output(eager_model_dir, precision):
 
 
 def test_engine_results_are_bitwise_the_same_with_any_batch_size(model_dir):
-    from mtlcli.predict import Predictor
+    from mtlcli.inference.predictor import Predictor
 
     predictor = Predictor(model_dir, device="cpu")
     texts = [" ".join(t) for t, _ in NER_SENTENCES] + TRICKY
@@ -159,7 +159,8 @@ def test_engine_results_are_bitwise_the_same_with_any_batch_size(model_dir):
 def test_fixed_blocks_make_a_linear_layer_batch_invariant():
     import torch
 
-    from mtlcli.invariant import InferenceLinear, bucket_width, bucketed_batches
+    from mtlcli.inference.batching import bucket_width, bucketed_batches
+    from mtlcli.inference.invariant import InferenceLinear
 
     torch.manual_seed(0)
     layer = InferenceLinear(torch.nn.Linear(96, 40), block_rows=16)
@@ -181,7 +182,7 @@ def test_fixed_blocks_make_a_linear_layer_batch_invariant():
 def test_row_spans_and_fixed_blocks_both_compute_the_layer(monkeypatch, tmp_path, spans):
     import torch
 
-    from mtlcli import invariant
+    from mtlcli.inference import invariant
 
     monkeypatch.setattr(invariant, "spans_are_invariant", lambda *shape: spans)
     torch.manual_seed(0)
@@ -197,7 +198,7 @@ def test_the_span_check_is_made_once_and_kept_on_disk(monkeypatch, tmp_path):
 
     import torch
 
-    from mtlcli import invariant
+    from mtlcli.inference import invariant
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     invariant._cached_probes.cache_clear()

@@ -44,7 +44,7 @@ def test_save_load_round_trip_gives_identical_outputs(backbone_dir, tmp_path, ne
     with torch.inference_mode():
         for task in ("ner", "cls"):
             assert torch.equal(model(task, **inputs)["logits"], again(task, **inputs)["logits"])
-    assert model.spec.tasks == ["ner", "cls"] and model.spec.cls_labels == ["other", "person"]
+    assert model.spec.tasks == ["ner", "cls"] and model.spec.labels["cls"] == ["other", "person"]
 
 
 def test_output_dir_is_not_overwritten_by_accident(backbone_dir, tmp_path, ner_file):

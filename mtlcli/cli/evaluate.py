@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..render import TASK_NAMES, confusion_table, console, fmt, note, print_json, tagged_text
+from ..render import title, confusion_table, console, fmt, note, print_json, tagged_text
 from .common import handle_errors
 
 EXAMPLES = """
@@ -50,7 +51,7 @@ def evaluate_command(
 
     if show_errors < 0:
         raise InputError("--show-errors must be 0 or more")
-    files = {task: path for task, path in (("ner", ner), ("qa", qa), ("cls", cls)) if path}
+    files = {task: path for task, path in (("ner", ner), ("qa", qa), ("cls", cls)) if path}  # options per task
     check_request(model_dir, files, suite)  # before torch loads: a wrong task answers at once
 
     with console.status("loading the model") as status:
@@ -58,7 +59,7 @@ def evaluate_command(
             if kind == "loaded":
                 status.update(f"evaluating on {data['device']} ({data['precision']})")
             elif kind == "task":
-                what = "validation suite" if data["task"] == "suite" else f"{TASK_NAMES[data['task']]}: {data['examples']} examples"
+                what = "validation suite" if data["task"] == "suite" else f"{title(data['task'])}: {data['examples']} examples"
                 status.update(f"evaluating {what}")
             elif kind == "writing":
                 status.update(f"writing {data['out_dir']}")
@@ -79,23 +80,24 @@ evaluate_command.__doc__ += EXAMPLES
 
 
 def render_report(report) -> None:
+    from .. import tasks
+
     metrics = report.metrics
     for message in report.notes:
         note(message)
-    tasks = [task for task in ("ner", "qa", "cls") if task in metrics]
-    if tasks:
-        console.print(summary_table(metrics, tasks))
-    if "ner" in metrics:
-        ner = metrics["ner"]
-        mode = "strict mode (IOB2)" if ner["mode"] == "strict" else "default mode (conlleval)"
-        console.print(scores_table(f"NER per entity type (%), seqeval {mode}", ner["per_type"], ner, "type"))
-        console.print(confusion_table("NER token-level confusion of entity types (rows gold, columns predicted)",
-                                      ner["confusion"]["labels"], ner["confusion"]["matrix"]))
-    if "cls" in metrics:
-        cls = metrics["cls"]
-        console.print(scores_table("classification per class (%)", cls["per_class"], cls, "class"))
-        console.print(confusion_table("classification confusion (rows gold, columns predicted)",
-                                      cls["confusion"]["labels"], cls["confusion"]["matrix"]))
+    evaluated = [name for name in tasks.names() if name in metrics]
+    if evaluated:
+        console.print(summary_table(metrics, evaluated))
+    for name in evaluated:
+        task, scores = tasks.get(name), metrics[name]
+        if task.per_label:
+            key, what = task.per_label
+            mode = {"strict": " seqeval strict mode (IOB2)", "default": " seqeval default mode (conlleval)"}
+            console.print(scores_table(f"{task.title} per {what} (%){mode.get(scores.get('mode'), '')}",
+                                       scores[key], scores, what))
+        if "confusion" in scores:
+            console.print(confusion_table(f"{task.title} confusion of {task.confusion_of} (rows gold, columns "
+                                          "predicted)", scores["confusion"]["labels"], scores["confusion"]["matrix"]))
     for task, rows in report.worst.items():
         render_errors(task, rows)
     if report.suite is not None:
@@ -104,37 +106,25 @@ def render_report(report) -> None:
         console.print("wrote " + ", ".join(escape(str(path)) for path in report.written), highlight=False)
 
 
-def summary_table(metrics: dict, tasks: list[str]) -> Table:
+def summary_table(metrics: dict, evaluated: list[str]) -> Table:
+    from .. import tasks
+
     table = Table(title=f"evaluation of {escape(metrics['model'])}", title_justify="left")
     for column in ("task", "file", "examples", "metric", "value (%)"):
         table.add_column(column, justify="right" if column in ("examples", "value (%)") else "left")
-    for task in tasks:
-        scores = metrics[task]
-        rows = SUMMARY_ROWS[task]
-        for i, (label, key) in enumerate(rows):
+    for name in evaluated:
+        task, scores = tasks.get(name), metrics[name]
+        for i, metric in enumerate(task.metrics):
             first = i == 0
-            table.add_row(TASK_NAMES[task] if first else "", escape(scores["file"]) if first else "",
-                          str(scores["examples"]) if first else "", label, percent(scores[key], task))
+            table.add_row(task.title if first else "", escape(scores["file"]) if first else "",
+                          str(scores["examples"]) if first else "", metric.label,
+                          f"{metric.percent(scores[metric.key]):.2f}")
         table.add_section()
     return table
 
 
-def percent(value: float, task: str) -> str:
-    """Every score as a percentage with two decimals (SQuAD EM/F1 already are percentages)."""
-    return f"{value if task == 'qa' else value * 100:.2f}"
-
-
-SUMMARY_ROWS = {
-    "ner": [("entity precision (micro)", "precision"), ("entity recall (micro)", "recall"), ("entity F1 (micro)", "f1"),
-            ("entity F1 (macro)", "macro_f1"), ("token accuracy", "token_accuracy")],
-    "qa": [("exact match", "exact_match"), ("F1", "f1")],
-    "cls": [("accuracy", "accuracy"), ("macro precision", "macro_precision"), ("macro recall", "macro_recall"),
-            ("macro F1", "macro_f1")],
-}
-
-
-def scores_table(title: str, per_label: dict, totals: dict, what: str) -> Table:
-    table = Table(title=title, title_justify="left")
+def scores_table(heading: str, per_label: dict, totals: dict, what: str) -> Table:
+    table = Table(title=heading, title_justify="left")
     table.add_column(what)
     for column in ("precision", "recall", "F1", "support"):
         table.add_column(column, justify="right")
@@ -152,9 +142,9 @@ def scores_table(title: str, per_label: dict, totals: dict, what: str) -> Table:
 
 def render_errors(task: str, rows: list[dict]) -> None:
     if not rows:
-        console.print(f"{TASK_NAMES[task]}: no errors to show")
+        console.print(f"{title(task)}: no errors to show")
         return
-    console.rule(f"{TASK_NAMES[task]}: {len(rows)} example(s) with the most errors")
+    console.rule(f"{title(task)}: {len(rows)} example(s) with the most errors")
     for row in rows:
         if task == "ner":
             console.print(f"[bold]{escape(row['id'])}[/]: {row['entity_errors']} entity error(s), "
@@ -165,10 +155,12 @@ def render_errors(task: str, rows: list[dict]) -> None:
             console.print(f"[bold]{escape(row['id'])}[/]: {escape(row['question'])}  (F1 {row['f1']:.1f})", highlight=False)
             console.print(f"  gold [green]{escape(' | '.join(row['gold']))}[/]", highlight=False)
             console.print(f"  pred [red]{escape(row['pred']) or '(no answer)'}[/]  (p={row['score']:.2f})", highlight=False)
-        else:
+        elif "text" in row:  # classification and other tasks over one text: gold, prediction, its probability
             console.print(f"[bold]{escape(row['id'])}[/]: {escape(row['text'][:200])}", highlight=False)
-            console.print(f"  gold [green]{escape(row['gold'])}[/]  pred [red]{escape(row['pred'])}[/] "
-                          f"(p={row['probability']:.2f})", highlight=False)
+            console.print(f"  gold [green]{escape(str(row['gold']))}[/]  pred [red]{escape(str(row['pred']))}[/] "
+                          f"(p={row.get('probability', 0.0):.2f})", highlight=False)
+        else:
+            console.print(escape(json.dumps(row, ensure_ascii=False)), highlight=False)
 
 
 def render_suite(cases, summary: dict) -> None:
@@ -177,7 +169,7 @@ def render_suite(cases, summary: dict) -> None:
         rows = [case for case in cases if case.task == task]
         if not rows:
             continue
-        table = Table(title=f"validation suite: {TASK_NAMES[task]} (the seed's cases)", title_justify="left")
+        table = Table(title=f"validation suite: {title(task)} (the seed's cases)", title_justify="left")
         for column in ("", "case", "sentence" if task == "ner" else "question", "expected", "predicted", "detail"):
             table.add_column(column)
         for case in rows:
@@ -191,5 +183,5 @@ def render_suite(cases, summary: dict) -> None:
                           escape(predicted), escape(case.detail))
         console.print(table)
         counts = summary[task]
-        console.print(f"{TASK_NAMES[task]}: {counts['pass']}/{counts['cases']} exact ✅, {counts['partial']} partial ⚠️ , "
+        console.print(f"{title(task)}: {counts['pass']}/{counts['cases']} exact ✅, {counts['partial']} partial ⚠️ , "
                       f"{counts['fail']} missed ❌", highlight=False)

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..render import TASK_NAMES, console, entity_color, note, print_json
+from ..render import console, entity_color, note, print_json
 from .common import handle_errors
 
 
@@ -97,16 +97,16 @@ def stdout_console():
 
 def check_model(model: str, task: str) -> None:
     """The directory is an mtl model with this task's head: checked from config.json, before torch loads."""
+    from ..inference.predictor import missing_task_message
     from ..spec import read_spec
 
     spec = read_spec(model)
     if task not in spec.tasks:
-        have = ", ".join(TASK_NAMES.get(t, t) for t in spec.tasks) or "none"
-        raise InputError(f"{model}: this model has no {TASK_NAMES[task]} head (its tasks: {have})")
+        raise InputError(f"{model}: {missing_task_message(task, spec.tasks)}")
 
 
 def load(model: str, device: str, precision: Precision, quantize: bool, batch_size: int | None, task: str):
-    from ..predict import Predictor
+    from ..inference.predictor import Predictor
 
     with console.status(f"loading {model}"):
         predictor = Predictor(model, device=device, precision=precision.value, quantize=quantize, batch_size=batch_size)
@@ -145,10 +145,6 @@ def prompt(label: str) -> str | None:
 
 def with_id(item, obj: dict) -> dict:
     return ({"id": item.id} | obj) if getattr(item, "id", None) is not None else obj
-
-
-def r4(x: float) -> float:
-    return round(float(x), 4)
 
 
 # --- predict-ner ---------------------------------------------------------------------------------------------
@@ -195,14 +191,14 @@ def predict_ner_command(
     if items is None:
         console.print("Type a text and press Enter; Ctrl-D quits.")
         if output == "pretty":
-            out.print(legend(predictor.spec.ner_labels))
+            out.print(legend(predictor.spec.labels_of("ner")))
         while (line := prompt("text")) is not None:
             if line.strip():
                 render_ner([_text_item(line)], predictor.ner([line], pretokenized), output, out)
         return
     results = predictor.ner([item.text for item in items], pretokenized)
     if output == "pretty":
-        out.print(legend(predictor.spec.ner_labels))
+        out.print(legend(predictor.spec.labels_of("ner")))
     render_ner(items, results, output, out)
 
 
@@ -216,9 +212,9 @@ def _text_item(text: str):
 
 
 def ner_object(item, result) -> dict:
-    entities = [{"text": e.text, "type": e.type, "start": e.start, "end": e.end, "score": r4(e.score)}
-                for e in result.entities]
-    return with_id(item, {"text": result.text, "entities": entities})
+    from .. import tasks
+
+    return with_id(item, tasks.get("ner").record(item, result))
 
 
 def render_ner(items, results, output: str, out) -> None:
@@ -391,15 +387,10 @@ def interactive_qa(predictor, fixed_context, n_best, max_answer_length, output, 
             render_qa([item], predictor.qa([question], [context], n_best, max_answer_length), n_best, output, out)
 
 
-def answer_object(span) -> dict:
-    return {"answer": span.text, "start": span.start, "end": span.end, "score": r4(span.score)}
-
-
 def qa_object(item, spans, n_best: int) -> dict:
-    obj = with_id(item, {"question": item.question} | answer_object(spans[0]))
-    if n_best > 1:
-        obj["n_best"] = [answer_object(s) for s in spans]
-    return obj
+    from .. import tasks
+
+    return with_id(item, tasks.get("qa").record(item, spans, n_best=n_best))
 
 
 def render_qa(items, answers, n_best: int, output: str, out) -> None:
@@ -495,10 +486,9 @@ predict_cls_command.__doc__ += CLS_EXAMPLES
 
 
 def cls_object(item, probabilities: dict, top_k: int) -> dict:
-    label, score = next(iter(probabilities.items()))
-    kept = list(probabilities.items())[: top_k or None]
-    return with_id(item, {"text": item.text, "label": label, "score": r4(score),
-                          "probabilities": {k: r4(v) for k, v in kept}})
+    from .. import tasks
+
+    return with_id(item, tasks.get("cls").record(item, probabilities, top_k=top_k))
 
 
 def render_cls(items, results, top_k: int, output: str, out) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..render import TASK_NAMES, console, print_json
+from ..render import title, console, print_json
 from .common import BackboneOption, FileOption, PresetOption, SetOption, data_overrides, handle_errors
 
 
@@ -52,6 +52,6 @@ def prepare_command(
             details.append(f"{row['answers_lost_to_truncation']} answers lost to truncation")
         if "labels" in row:
             details.append(f"{row['labels']} labels")
-        table.add_row(TASK_NAMES[row["task"]], row["split"], str(row["examples"]), str(row["features"]),
+        table.add_row(title(row["task"]), row["split"], str(row["examples"]), str(row["features"]),
                       f"{row['length_p50']}/{row['length_p95']}/{row['length_max']}", "; ".join(details), str(row["skipped"]))
     console.print(table)

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..errors import InputError
-from ..render import TASK_NAMES, console, metrics_table, note, print_json
+from ..render import title, console, metrics_table, note, print_json
 from .common import BackboneOption, FileOption, PresetOption, SetOption, data_overrides, handle_errors
 
 EXAMPLES = """
@@ -117,12 +117,12 @@ class TrainingView:
         for column in ("task", "train examples", "train features", "valid examples", "skipped"):
             table.add_column(column, justify="left" if column == "task" else "right")
         for task, row in data.items():
-            table.add_row(TASK_NAMES[task], str(row["train"]), str(row["train_features"]), str(row["valid"]), str(row["skipped"]))
+            table.add_row(title(task), str(row["train"]), str(row["train_features"]), str(row["valid"]), str(row["skipped"]))
         console.print(table)
 
     def _start(self, data: dict) -> None:
         params = data["parameters"]
-        heads = ", ".join(f"{TASK_NAMES[t]} {n:,}" for t, n in params.items() if t != "encoder")
+        heads = ", ".join(f"{title(t)} {n:,}" for t, n in params.items() if t != "encoder")
         console.print(f"device {data['device']}, precision {data['precision']}, {data['processes']} process(es); "
                       f"encoder {params['encoder']:,} parameters, heads: {heads}")
         self.progress.start()  # only now: errors before this point stay a clean one-liner
@@ -145,7 +145,7 @@ class TrainingView:
             minutes = data["wall_time_s"] / 60
             console.print(metrics_table(f"validation after epoch {data['epoch']} ({minutes:.1f} min)", data["valid"], data["best"]))
         if data["improved"]:
-            console.print(f"saved best checkpoint for: {', '.join(TASK_NAMES[t] for t in data['improved'])}")
+            console.print(f"saved best checkpoint for: {', '.join(title(t) for t in data['improved'])}")
 
     def _warning(self, data: dict) -> None:
         note(data["message"])
@@ -158,4 +158,4 @@ class TrainingView:
 
     def _end(self, data: dict) -> None:
         console.print(f"[bold green]done[/] in {data['wall_time_s'] / 60:.1f} min: model in {data['output_dir']}/last"
-                      + "".join(f", best {TASK_NAMES[t]} in {data['output_dir']}/best-{t}" for t in data["best"]))
+                      + "".join(f", best {title(t)} in {data['output_dir']}/best-{t}" for t in data["best"]))

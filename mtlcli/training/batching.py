@@ -1,4 +1,4 @@
-"""Batches of feature rows: length-grouped for training, length-sorted for inference, padded per batch."""
+"""Training batches of feature rows: length-grouped, padded per batch."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import random
 
 import torch
 
-from ..features import IGNORE, Features
+from .. import tasks
+from ..features import Features
 
 # Training batches are drawn from pools this many batches large and sorted inside the pool:
 # most padding goes, while the batch order stays random.
@@ -24,12 +25,8 @@ def training_batches(lengths: list[int], batch_size: int, rng: random.Random, gr
     return batches
 
 
-def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def collate(features: Features, rows: list[int], task: str, pad_id: int, with_targets: bool = True) -> dict[str, torch.Tensor]:
+def collate(features: Features, rows: list[int], task: str, pad_id: int) -> dict[str, torch.Tensor]:
+    """A training batch: token ids and mask padded to the longest row, and the task's targets."""
     width = max(len(features.input_ids[r]) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -37,17 +34,4 @@ def collate(features: Features, rows: list[int], task: str, pad_id: int, with_ta
         ids = features.input_ids[r]
         input_ids[i, : len(ids)] = torch.tensor(ids)
         attention_mask[i, : len(ids)] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if not with_targets:
-        return batch
-    if task == "ner":
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-        for i, r in enumerate(rows):
-            labels[i, : len(features.labels[r])] = torch.tensor(features.labels[r])
-        batch["labels"] = labels
-    elif task == "qa":
-        batch["start_positions"] = torch.tensor([features.start_positions[r] for r in rows])
-        batch["end_positions"] = torch.tensor([features.end_positions[r] for r in rows])
-    elif task == "cls":
-        batch["labels"] = torch.tensor([features.label[r] for r in rows])
-    return batch
+    return {"input_ids": input_ids, "attention_mask": attention_mask} | tasks.get(task).targets(features, rows, width)

@@ -23,15 +23,14 @@ from typing import Callable
 
 import torch
 
+from .. import tasks
 from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
 from ..devices import resolve_device, resolve_precision
 from ..errors import InputError, Problem, TrainingInterrupted
-from ..evaluation import evaluate_task
-from ..metrics import PRIMARY_METRIC
 from ..model import build_model, save_model
 from ..spec import ModelSpec
-from ..tasks import featurize, read_task_data
+from ..task_data import featurize, read_task_data
 from .batching import collate, training_batches
 from .checkpoint import latest_valid_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .logs import MetricsLog
@@ -144,7 +143,7 @@ class Run:
         labels = featurize(self.data, self.tokenizer, config)
         spec = ModelSpec(
             backbone=config.backbone, backbone_config=load_backbone_config(config.backbone).to_dict(),
-            tasks=list(self.data), ner_labels=labels["ner"], cls_labels=labels["cls"],
+            tasks=list(self.data), labels={task: names for task, names in labels.items() if names},
             max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
             max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
         )
@@ -165,7 +164,7 @@ class Run:
         self.model, self.optimizer = acc.prepare(model, optimizer)
         self.core = acc.unwrap_model(self.model)
         self.pad_id = self.core.encoder.config.pad_token_id or 0
-        lambdas = {"ner": config.lambda_ner, "qa": config.lambda_qa, "cls": config.lambda_cls}
+        lambdas = {task: config.setting(task, "lambda") for task in self.data}
         self.weighting = make_weighting(config.weighting, list(self.data), lambdas, config.weighting_lr,
                                         config.gradnorm_alpha, config.dwa_temperature, config.dwa_period).to(acc.device)
         if acc.num_processes > 1 and (config.weighting == "gradnorm" or config.pcgrad):
@@ -331,10 +330,10 @@ class Run:
             validate = self.config.eval_strategy == "epoch" or self.epoch + 1 == self.config.epochs
             for task, td in self.data.items():
                 if td.valid and validate:
-                    evaluation = evaluate_task(self.core, task, td.valid, td.valid_features, self.config.eval_batch_size,
-                                               acc.device, acc.autocast)
+                    evaluation = tasks.get(task).evaluate(self.core, td.valid, td.valid_features,
+                                                          self.config.eval_batch_size, acc.device, acc.autocast, {})
                     valid[task] = evaluation.metrics
-                    score = evaluation.metrics[PRIMARY_METRIC[task]]
+                    score = evaluation.metrics[tasks.get(task).primary_metric]
                     if score > self.best.get(task, -math.inf):
                         self.best[task] = score
                         improved.append(task)

@@ -13,8 +13,8 @@ are ~1e-6). Two fixes make the results bitwise the same with any batch size:
     once per weight shape, dtype and thread count on the machine itself (`spans_are_invariant`, cached in
     ~/.cache/mtl); where it does not hold, fixed blocks of `block_rows` rows (the last one zero-padded) are
     used instead: the kernel then always sees the same M, at the price of more padding;
-  * every input is padded to a width that depends on its own length only (`bucket_width`), and a batch
-    holds inputs of one width (`bucketed_batches`).
+  * every input is padded to a width that depends on its own length only, and a batch holds inputs of one
+    width (mtlcli.inference.batching.bucketed_batches).
 
 The price: the padding of short spans or blocks, the bucket padding (< 1/8 of the length), and some speed
 of one large GEMM against several (benchmarks/results/block_rows.json, predict_speed.md). A side benefit:
@@ -88,7 +88,7 @@ def spans_are_invariant(in_features: int, out_features: int, dtype: torch.dtype)
 
 
 def _save_probes(machine: str, known: dict) -> None:
-    from .fileio import write_atomic
+    from ..fileio import write_atomic
 
     path = _probe_cache()
     try:
@@ -162,11 +162,32 @@ class InferenceLinear(nn.Module):
             torch.addmm(bias, x, weight_t, out=out)
 
 
-def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_rows: int = BLOCK_ROWS) -> nn.Module:
-    """Replace every Linear of the model (encoder and heads) in place, batch-invariant (row spans or fixed blocks) if
-    `batch_invariant`; drop the encoder's unused pooler; and mark the model so that the batched forward
-    (mtlcli.inference.forward_batches) pads each input to its width bucket (also without batch invariance:
-    few distinct shapes are faster). For inference only: the model is not trainable afterwards."""
+class InferenceModel(nn.Module):
+    """A trained MultiTaskModel made for inference (`prepare_for_inference`): not trainable any more."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.spec = model.spec
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.model.encoder
+
+    def forward(self, task: str, input_ids, attention_mask) -> dict:
+        return self.model(task, input_ids=input_ids, attention_mask=attention_mask)
+
+    def batch_plan(self, lengths: list[int], batch_size: int) -> list[tuple[list[int], int]]:
+        """Fixed-width buckets (`bucketed_batches`): a row's padded width never depends on its companions."""
+        from .batching import bucketed_batches
+
+        return bucketed_batches(lengths, batch_size, getattr(self.encoder.config, "max_position_embeddings", None))
+
+
+def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_rows: int = BLOCK_ROWS) -> InferenceModel:
+    """The model for inference: every Linear (encoder and heads) replaced in place, batch-invariant (row spans or
+    fixed blocks) if `batch_invariant`; the encoder's unused pooler dropped; inputs padded to width buckets (also
+    without batch invariance: few distinct shapes are faster)."""
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) is nn.Linear:
@@ -174,28 +195,4 @@ def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_
     encoder = getattr(model, "encoder", None)
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None  # its output is never used: the heads read the last hidden state
-    model.fixed_widths = True
-    return model
-
-
-def bucket_width(length: int, limit: int | None = None) -> int:
-    """The width an input of this length is always computed at: rounded up to a multiple of 8, or of 1/8 of
-    its power of two for long ones (at most ~12% more attention, and few distinct widths); never beyond
-    `limit` (the encoder's positions)."""
-    step = max(8, (1 << max(length.bit_length() - 1, 0)) // 8)
-    width = -(-length // step) * step
-    return min(width, limit) if limit and limit >= length else width
-
-
-def bucketed_batches(lengths: list[int], batch_size: int, limit: int | None = None) -> list[tuple[list[int], int]]:
-    """(rows, width) batches in length order: each row is padded to its `bucket_width`, and a batch holds
-    rows of one width only, so a row's padded width never depends on its companions."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    batches: list[tuple[list[int], int]] = []
-    for row in order:
-        width = bucket_width(lengths[row], limit)
-        if batches and batches[-1][1] == width and len(batches[-1][0]) < batch_size:
-            batches[-1][0].append(row)
-        else:
-            batches.append(([row], width))
-    return batches
+    return InferenceModel(model.eval())

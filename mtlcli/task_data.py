@@ -1,0 +1,74 @@
+"""From a config to each task's examples, label list and (cached) features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import tasks
+from .config import TrainConfig
+from .errors import Problem
+from .features import Features, build_features
+from .tasks import FeatureSettings
+
+BUNDLED_PREFIX = "@demo/"  # data shipped inside the package (see mtlcli/demo_data/NOTICE.md)
+
+
+def data_path(value: str) -> str:
+    if value.startswith(BUNDLED_PREFIX):
+        from importlib import resources
+
+        return str(resources.files("mtlcli.demo_data") / value.removeprefix(BUNDLED_PREFIX))
+    return value
+
+
+@dataclass
+class TaskData:
+    task: str
+    train: list
+    valid: list
+    skipped: list[Problem] = field(default_factory=list)
+    train_features: Features | None = None
+    valid_features: Features | None = None
+
+
+def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
+    """Read and validate every file up front, so bad data never crashes a run late."""
+    data = {}
+    for name in config.tasks():
+        task = tasks.get(name)
+        train = task.read(data_path(config.setting(name, "train")), skip_bad=config.skip_bad)
+        valid_path = data_path(config.setting(name, "valid"))
+        valid = task.read(valid_path, skip_bad=config.skip_bad) if valid_path else None
+        train_examples = task.select(train.examples, config, "train")
+        valid_examples = task.select(valid.examples, config, "valid") if valid else []
+        size = config.setting(name, "train_size")
+        if size:
+            train_examples = train_examples[:size]
+        train_examples = train_examples + augmented(task, train_examples, config)
+        data[name] = TaskData(name, train_examples, valid_examples, train.skipped + (valid.skipped if valid else []))
+    return data
+
+
+def augmented(task, examples: list, config: TrainConfig) -> list:
+    """New training examples from --augment (NER label-safe, classification EDA) and back-translation."""
+    from . import augment
+
+    extra = []
+    if config.augment and task.augmentable:
+        settings = augment.AugmentSettings(augment.parse_operations(config.augment), config.augment_prob,
+                                           config.augment_copies, config.seed)
+        needs_synonyms = {"synonym", "insert"} & set(settings.operations)
+        extra += task.augment(examples, settings, augment.Synonyms() if needs_synonyms else None)
+    if config.backtranslate_models and task.name == "cls":  # config validation allows it for cls only
+        extra += augment.backtranslate(examples, tuple(config.backtranslate_models.split(",")))
+    return extra
+
+
+def featurize(data: dict[str, TaskData], tokenizer, config: TrainConfig) -> dict[str, list[str]]:
+    """Label lists (from train and valid data) and the features of every split; returns the labels."""
+    settings = FeatureSettings.of(config)
+    labels = {name: tasks.get(name).label_list(td.train, td.valid) for name, td in data.items()}
+    for name, td in data.items():
+        td.train_features = build_features(name, td.train, tokenizer, settings, labels[name], True, config.cache_dir)
+        td.valid_features = build_features(name, td.valid, tokenizer, settings, labels[name], False, config.cache_dir)
+    return labels

@@ -1,0 +1,292 @@
+"""Named-entity recognition: one BIO tag per word, predicted from the word's first sub-token (as run_ner.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
+from ..features import IGNORE, Features
+
+
+@dataclass
+class Entity:
+    text: str
+    type: str
+    start: int  # character offsets into the input: input[start:end] == text
+    end: int
+    score: float  # mean probability of the entity's word tags
+
+
+@dataclass
+class NerResult:
+    """One text: its entities, and every word with its tag (for CoNLL output)."""
+
+    text: str
+    entities: list[Entity]
+    words: list[tuple[int, int]] = field(default_factory=list)  # character spans: text[start:end] is the word
+    tags: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+class NerTask(Task):
+    name, title, short_title = "ner", "NER", "NER"
+    metrics = (Metric("precision", "entity precision (micro)"), Metric("recall", "entity recall (micro)"),
+               Metric("f1", "entity F1 (micro)"), Metric("macro_f1", "entity F1 (macro)"),
+               Metric("token_accuracy", "token accuracy"))
+    primary_metric = "f1"
+    headline_metrics = ("f1",)
+    per_label = ("per_type", "entity type")
+    confusion_of = "token-level entity types"
+    augmentable = True
+    prediction_file = "ner_predictions.txt"
+
+    @staticmethod
+    def read(path, skip_bad=False):
+        from ..data.readers import read_ner
+
+        return read_ner(path, skip_bad=skip_bad)
+
+    def label_list(self, *example_lists):
+        """O first, then B-/I- of every entity type, types sorted."""
+        types = sorted({tag[2:] for examples in example_lists for ex in examples for tag in ex.tags if tag != "O"})
+        return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
+
+    def augment(self, examples, settings, synonyms):
+        from ..augment import augment_ner
+
+        return augment_ner(examples, settings, synonyms)
+
+    def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
+        return word_features(examples, tokenizer, {label: i for i, label in enumerate(labels)}, settings.max_length)
+
+    def evaluation_features(self, examples, tokenizer, spec, notes):
+        # gold tags the model never saw are still scored (seqeval works on strings); they just get no label id
+        label_ids = {label: i for i, label in enumerate(spec.labels_of(self.name))}
+        gold_tags = {tag for ex in examples for tag in ex.tags}
+        unknown = sorted({tag[2:] for tag in gold_tags - set(label_ids)})
+        if unknown:
+            notes.append(f"NER: gold entity type(s) the model has no label for: {', '.join(unknown)} (scored as misses)")
+        label_ids |= {tag: IGNORE for tag in gold_tags if tag not in label_ids}
+        return word_features(examples, tokenizer, label_ids, spec.max_length)
+
+    # ----------------------------------------------------------------------------------------- model
+    def build_head(self, hidden_size, labels):
+        from torch import nn
+
+        return nn.Linear(hidden_size, len(labels))
+
+    def head_forward(self, head, hidden, attention_mask, dropout, targets):
+        from torch.nn import functional as F
+
+        logits = head(dropout(hidden))
+        out = {"logits": logits}
+        if "labels" in targets:
+            out["loss"] = F.cross_entropy(logits.flatten(0, 1).float(), targets["labels"].flatten(), ignore_index=IGNORE)
+        return out
+
+    def targets(self, features, rows, width):
+        import torch
+
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        for i, r in enumerate(rows):
+            labels[i, : len(features.labels[r])] = torch.tensor(features.labels[r])
+        return {"labels": labels}
+
+    # ----------------------------------------------------------------------------------------- results
+    def evaluate(self, model, examples, features, batch_size, device, autocast, options):
+        from ..metrics import ner_metrics
+
+        label_ids, word_scores = decode(model, features, [len(ex.tokens) for ex in examples], batch_size, device,
+                                        autocast)
+        names = model.spec.labels_of(self.name)
+        predicted = [[names[i] for i in ids] for ids in label_ids]
+        scores = ner_metrics([ex.tags for ex in examples], predicted, strict=options.get("strict", False))
+        return TaskEvaluation(self.name, scores, predicted, [s.tolist() for s in word_scores])
+
+    def settings_record(self, options, spec):
+        return {"mode": "strict" if options.get("strict") else "default"}  # seqeval's: strict IOB2, or conlleval's
+
+    def prediction_text(self, examples, evaluation):
+        """CoNLL columns `token gold pred`, a blank line between sentences: what conlleval reads."""
+        blocks = ["\n".join(f"{conll_token(t)} {g} {p}" for t, g, p in zip(ex.tokens, ex.tags, pred))
+                  for ex, pred in zip(examples, evaluation.predictions)]
+        return "\n\n".join(blocks) + "\n"
+
+    def worst(self, examples, evaluation, limit):
+        """Most entity errors (missed + spurious conlleval chunks) first, then most wrong word tags."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        rows = []
+        for i, (ex, pred) in enumerate(zip(examples, evaluation.predictions)):
+            wrong_tags = sum(g != p for g, p in zip(ex.tags, pred))
+            if not wrong_tags:
+                continue
+            gold, guess = set(get_entities(list(ex.tags))), set(get_entities(list(pred)))
+            missed = [_entity_dict(ex.tokens, e) for e in sorted(gold - guess, key=lambda e: e[1])]
+            spurious = [_entity_dict(ex.tokens, e) for e in sorted(guess - gold, key=lambda e: e[1])]
+            rows.append(((-(len(missed) + len(spurious)), -wrong_tags, i), {
+                "id": ex.id, "tokens": list(ex.tokens), "gold": list(ex.tags), "pred": list(pred),
+                "entity_errors": len(missed) + len(spurious), "tag_errors": wrong_tags,
+                "missed": missed, "spurious": spurious,
+            }))
+        return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
+
+    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, pretokenized=False):
+        """Words, tags and entities per TextItem. With `pretokenized`, words are the space-separated tokens as given."""
+        from ..data.examples import NerExample
+
+        texts = [item.text for item in inputs]
+        words = [_space_split(text) if pretokenized else split_words(text, tokenizer) for text in texts]
+        busy = [i for i, ws in enumerate(words) if ws]  # texts without a word need no forward pass
+        examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i])) for i in busy]
+        features = word_features(examples, tokenizer, {"O": 0}, model.spec.max_length)
+        label_ids, scores = decode(model, features, [len(words[i]) for i in busy], batch_size, device, autocast)
+        per_text = dict(zip(busy, zip(label_ids, scores)))
+        names = model.spec.labels_of(self.name)
+        results = []
+        for i, (text, ws) in enumerate(zip(texts, words)):
+            spans = [span for _, span in ws]
+            ids, word_scores = per_text.get(i, ((), ()))
+            tags = [names[j] for j in ids.tolist()] if len(ids) else []
+            word_scores = word_scores.tolist() if len(word_scores) else []
+            results.append(NerResult(text, group_entities(text, spans, tags, word_scores), spans, tags, word_scores))
+        return results
+
+    def record(self, item, result, **options):
+        entities = [{"text": e.text, "type": e.type, "start": e.start, "end": e.end, "score": r4(e.score)}
+                    for e in result.entities]
+        return {"text": result.text, "entities": entities}
+
+
+def decode(model, features, num_words: list[int], batch_size: int, device, autocast):
+    """Per example: (label id per word, probability of that label). Words with no sub-token get O (id 0)."""
+    import numpy as np
+
+    from ..inference.forward import forward_batches, softmax
+
+    labels = [np.zeros(n, dtype=np.int64) for n in num_words]
+    scores = [np.ones(n, dtype=np.float32) for n in num_words]
+    for rows, out, _ in forward_batches(model, "ner", features, batch_size, device, autocast):
+        logits = out["logits"]
+        words = np.full((len(rows), logits.shape[1]), -1, dtype=np.int64)
+        for i, row in enumerate(rows):
+            index = features.word_index[row]
+            words[i, : len(index)] = index
+        batch_rows, positions = np.nonzero(words >= 0)  # first sub-token of each word the row owns
+        probs = softmax(logits[batch_rows, positions])
+        best, best_prob = probs.argmax(-1), probs.max(-1)
+        examples = np.asarray([features.example[r] for r in rows])[batch_rows]
+        word_ids = words[batch_rows, positions]
+        bounds = np.searchsorted(batch_rows, np.arange(len(rows) + 1))  # np.nonzero is row-major: rows are runs
+        for i in range(len(rows)):
+            a, b = bounds[i], bounds[i + 1]
+            if a < b:
+                labels[examples[a]][word_ids[a:b]] = best[a:b]
+                scores[examples[a]][word_ids[a:b]] = best_prob[a:b]
+    return labels, scores
+
+
+def split_words(text: str, tokenizer) -> list[tuple[str, tuple[int, int]]]:
+    """Words as the backbone's pre-tokenizer splits them ("California." → "California", "."), offsets into text.
+
+    Pre-tokenizers that keep the space in front of a word (byte-level BPE: "Ġworld") give offsets that
+    include it; they are trimmed, so that a word, and an entity, never starts or ends with whitespace."""
+    words = []
+    for _, (start, end) in tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text):
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            words.append((text[start:end], (start, end)))
+    return words
+
+
+def _space_split(text: str) -> list[tuple[str, tuple[int, int]]]:
+    return [(m.group(), m.span()) for m in re.finditer(r"\S+", text)]
+
+
+def group_entities(text: str, spans: list[tuple[int, int]], tags: list[str], scores) -> list[Entity]:
+    """An entity is a maximal run of B-/I- tags of one type (an I- after O or another type starts one)."""
+    entities, current = [], None
+    for (start, end), tag, score in zip(spans, tags, scores):
+        prefix, _, kind = tag.partition("-")
+        if current and prefix == "I" and kind == current["type"]:
+            current["end"], current["scores"] = end, current["scores"] + [float(score)]
+            continue
+        if current:
+            entities.append(current)
+        current = {"type": kind, "start": start, "end": end, "scores": [float(score)]} if prefix in ("B", "I") else None
+    if current:
+        entities.append(current)
+    return [Entity(text[e["start"]:e["end"]], e["type"], e["start"], e["end"], sum(e["scores"]) / len(e["scores"]))
+            for e in entities]
+
+
+def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
+    """Sentences longer than `max_length` become several windows; each word is labelled in exactly one."""
+    features = Features()
+    if not examples:
+        return features
+    budget = max_length - 2  # [CLS] ... [SEP]
+    encoded = tokenizer([ex.tokens for ex in examples], is_split_into_words=True, add_special_tokens=False)
+    for index, example in enumerate(examples):
+        word_pieces = _pieces_per_word(encoded.word_ids(index), encoded["input_ids"][index], len(example.tokens))
+        for start, own_start, end in _word_windows([len(p) for p in word_pieces], budget):
+            ids, labels, words = [tokenizer.cls_token_id], [IGNORE], [-1]
+            for word in range(start, end):
+                pieces = word_pieces[word][:budget]
+                owned = own_start <= word and bool(pieces)
+                ids += pieces
+                labels += [label_ids[example.tags[word]] if owned else IGNORE] + [IGNORE] * (len(pieces) - 1)
+                words += [word if owned else -1] + [-1] * (len(pieces) - 1)
+            ids.append(tokenizer.sep_token_id)
+            labels.append(IGNORE)
+            words.append(-1)
+            features.input_ids.append(ids)
+            features.labels.append(labels)
+            features.word_index.append(words)
+            features.example.append(index)
+    return features
+
+
+def _pieces_per_word(word_ids: list[int | None], input_ids: list[int], num_words: int) -> list[list[int]]:
+    pieces: list[list[int]] = [[] for _ in range(num_words)]
+    for word, token in zip(word_ids, input_ids):
+        if word is not None:
+            pieces[word].append(token)
+    return pieces
+
+
+def _word_windows(piece_counts: list[int], budget: int) -> list[tuple[int, int, int]]:
+    """(start, own_start, end) word ranges whose pieces fit `budget`; words before own_start are left context."""
+    windows, own_start, n = [], 0, len(piece_counts)
+    context_budget = budget // 4
+    while own_start < n or not windows:
+        start, context = own_start, 0
+        while start > 0 and context + min(piece_counts[start - 1], budget) <= context_budget:
+            start -= 1
+            context += min(piece_counts[start], budget)
+        end, used = own_start, context
+        while end < n and used + min(piece_counts[end], budget) <= budget:
+            used += min(piece_counts[end], budget)
+            end += 1
+        if end == own_start and n:  # the next word fills a window alone: drop the context
+            start, end = own_start, own_start + 1
+        windows.append((start, own_start, end))
+        own_start = end
+    return windows
+
+
+_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+def conll_token(token: str) -> str:
+    """A token safe for a space-separated column file (JSONL tokens may hold spaces): ASCII blanks → '_'."""
+    return _SPACE.sub("_", token) or "_"
+
+
+def _entity_dict(tokens: list[str], entity: tuple[str, int, int]) -> dict:
+    kind, first, last = entity
+    return {"type": kind, "text": " ".join(tokens[first:last + 1]), "first": first, "last": last}

@@ -1,0 +1,255 @@
+"""Extractive question answering: start/end logits over windows of the context, as run_qa.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..features import Features
+from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
+
+# longest question kept, in tokens (as BERT's SQuAD code); longer ones are cut so the context keeps room
+MAX_QUESTION_TOKENS = 64
+
+
+@dataclass
+class Span:
+    text: str
+    start: int  # character offsets into the context
+    end: int
+    score: float  # probability among the n-best candidates
+
+
+class QaTask(Task):
+    name, title, short_title = "qa", "QA", "QA"
+    metrics = (Metric("exact_match", "exact match", fraction=False), Metric("f1", "F1", fraction=False))
+    primary_metric = "f1"
+    headline_metrics = ("exact_match", "f1")
+    prediction_file = "qa_predictions.json"
+    output_names = ("start_logits", "end_logits")
+
+    @staticmethod
+    def read(path, skip_bad=False):
+        from ..data.readers import read_qa
+
+        return read_qa(path, skip_bad=skip_bad)
+
+    def select(self, examples, config, split):
+        """Keep the SQuAD articles in a slice of the file's article order (titles in order of appearance)."""
+        from ..config import parse_slice
+
+        articles = config.qa_train_articles if split == "train" else config.qa_valid_articles
+        if not articles:
+            return examples
+        titles = list(dict.fromkeys(ex.title for ex in examples))
+        keep = set(titles[parse_slice(articles)])
+        return [ex for ex in examples if ex.title in keep]
+
+    def check_scorable(self, path, examples):
+        from ..errors import InputError, Problem
+
+        missing = [ex.id for ex in examples if not ex.answers]
+        if missing:
+            raise InputError(Problem(path, "", f"{len(missing)} question(s) have no gold answer (first: id {missing[0]});"
+                                               " evaluation needs at least one answer per question"))
+
+    def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
+        return window_features(examples, tokenizer, settings.qa_max_length, settings.doc_stride, training)
+
+    def build_head(self, hidden_size, labels):
+        from torch import nn
+
+        return nn.Linear(hidden_size, 2)
+
+    def head_forward(self, head, hidden, attention_mask, dropout, targets):
+        from torch.nn import functional as F
+
+        start_logits, end_logits = head(hidden).float().unbind(-1)
+        pad = attention_mask == 0  # padding can never be an answer
+        start_logits = start_logits.masked_fill(pad, -1e4)
+        end_logits = end_logits.masked_fill(pad, -1e4)
+        out = {"start_logits": start_logits, "end_logits": end_logits}
+        if "start_positions" in targets:
+            out["loss"] = (F.cross_entropy(start_logits, targets["start_positions"])
+                           + F.cross_entropy(end_logits, targets["end_positions"])) / 2
+        return out
+
+    def targets(self, features, rows, width):
+        import torch
+
+        return {"start_positions": torch.tensor([features.start_positions[r] for r in rows]),
+                "end_positions": torch.tensor([features.end_positions[r] for r in rows])}
+
+    # ----------------------------------------------------------------------------------------- results
+    def evaluate(self, model, examples, features, batch_size, device, autocast, options):
+        """The best valid span over all windows, from an n-best search, scored by the official SQuAD formula."""
+        from ..metrics import qa_metrics
+
+        spans = decode(model, features, [ex.context for ex in examples], batch_size, device, autocast,
+                       n_best=options.get("n_best", 20),
+                       max_answer_length=options.get("max_answer_length") or model.spec.max_answer_length)
+        best = [candidates[0] for candidates in spans]
+        scores = qa_metrics({ex.id: span.text for ex, span in zip(examples, best)},
+                            {ex.id: [a.text for a in ex.answers] for ex in examples})
+        return TaskEvaluation(self.name, scores, best, spans)
+
+    def settings_record(self, options, spec):
+        return {"n_best": options.get("n_best", 20),
+                "max_answer_length": options.get("max_answer_length") or spec.max_answer_length}
+
+    def prediction_text(self, examples, evaluation):
+        """The official SQuAD prediction file: {question id: answer text}."""
+        import json
+
+        answers = {ex.id: span.text for ex, span in zip(examples, evaluation.predictions)}
+        return json.dumps(answers, ensure_ascii=False, indent=2) + "\n"
+
+    def worst(self, examples, evaluation, limit):
+        """Questions not exactly matched, lowest F1 first."""
+        from ..metrics import exact_match, token_f1
+
+        rows = []
+        for i, (ex, span) in enumerate(zip(examples, evaluation.predictions)):
+            golds = [a.text for a in ex.answers]
+            if exact_match(span.text, golds):
+                continue
+            f1 = token_f1(span.text, golds)
+            rows.append(((f1, -span.score, i), {
+                "id": ex.id, "question": ex.question, "context": ex.context, "gold": golds,
+                "pred": span.text, "start": span.start, "end": span.end, "score": span.score, "f1": 100.0 * f1,
+            }))
+        return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
+
+    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, n_best=1, max_answer_length=None):
+        """The n best answer spans per QaItem (question, context), over every window of the context."""
+        from ..data.examples import QaExample
+        from ..errors import InputError
+
+        for i, item in enumerate(inputs):
+            if not item.question.strip() or not item.context.strip():
+                raise InputError(f"item {i + 1}: the {'question' if not item.question.strip() else 'context'} is empty")
+        examples = [QaExample(str(i), item.question, item.context) for i, item in enumerate(inputs)]
+        spec = model.spec
+        features = window_features(examples, tokenizer, spec.qa_max_length, spec.doc_stride, training=False)
+        spans = decode(model, features, [item.context for item in inputs], batch_size, device, autocast,
+                       n_best=max(n_best, 20), max_answer_length=max_answer_length or spec.max_answer_length)
+        return [candidates[:n_best] for candidates in spans]
+
+    def record(self, item, result, n_best=1, **options):
+        obj = {"question": item.question} | answer_record(result[0])
+        if n_best > 1:
+            obj["n_best"] = [answer_record(span) for span in result]
+        return obj
+
+
+def answer_record(span: Span) -> dict:
+    return {"answer": span.text, "start": span.start, "end": span.end, "score": r4(span.score)}
+
+
+def window_features(examples: list, tokenizer, max_length: int, doc_stride: int, training: bool) -> Features:
+    """run_qa.py's prepare_train_features / prepare_validation_features in one pass."""
+    features = Features()
+    if not examples:
+        return features
+    questions = [_cut_question(ex.question.lstrip(), tokenizer) for ex in examples]
+    encoded = tokenizer(
+        questions,
+        [ex.context for ex in examples],
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    for row, index in enumerate(encoded["overflow_to_sample_mapping"]):
+        example = examples[index]
+        sequence_ids = encoded.sequence_ids(row)
+        offsets = [tuple(o) if s == 1 else None for o, s in zip(encoded["offset_mapping"][row], sequence_ids)]
+        features.input_ids.append(encoded["input_ids"][row])
+        features.example.append(index)
+        features.offsets.append(offsets)
+        if training:
+            start, end = _answer_tokens(example, offsets)
+            features.start_positions.append(start)
+            features.end_positions.append(end)
+    return features
+
+
+def _cut_question(question: str, tokenizer) -> str:
+    encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(encoded["input_ids"]) <= MAX_QUESTION_TOKENS:
+        return question
+    return question[: encoded["offset_mapping"][MAX_QUESTION_TOKENS - 1][1]]
+
+
+def _answer_tokens(example: QaExample, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
+    """Token span of the first gold answer in this window, or (0, 0) — [CLS] — when the window lacks it."""
+    if not example.answers:
+        return 0, 0
+    answer = example.answers[0]
+    first_char, last_char = answer.start, answer.start + len(answer.text)
+    context_tokens = [i for i, o in enumerate(offsets) if o is not None]
+    if not context_tokens:
+        return 0, 0
+    first, last = context_tokens[0], context_tokens[-1]
+    if offsets[first][0] > first_char or offsets[last][1] < last_char:
+        return 0, 0
+    start = first
+    while start <= last and offsets[start][1] <= first_char:
+        start += 1
+    end = last
+    while end >= first and offsets[end][0] >= last_char:
+        end -= 1
+    return start, end
+
+
+def decode(model, features: Features, contexts: list[str], batch_size: int, device, autocast, n_best: int = 20,
+           max_answer_length: int = 30) -> list[list[Span]]:
+    """run_qa.py's post-processing: the n best valid spans over all windows of each example.
+
+    A span's score is start logit + end logit; the same character span seen from two windows keeps its
+    best score; the probabilities are a softmax over the n best."""
+    import numpy as np
+
+    from ..inference.forward import forward_batches, softmax
+
+    found: list[list[np.ndarray]] = [[] for _ in contexts]  # per example: rows of (score, start char, end char)
+    for rows, out, lengths in forward_batches(model, "qa", features, batch_size, device, autocast):
+        for i, row in enumerate(rows):
+            candidates = _window_candidates(out["start_logits"][i, : lengths[i]], out["end_logits"][i, : lengths[i]],
+                                            features.offsets[row], n_best, max_answer_length)
+            if candidates is not None:
+                found[features.example[row]].append(candidates)
+    results = []
+    for context, parts in zip(contexts, found):
+        if not parts:
+            results.append([Span("", 0, 0, 0.0)])
+            continue
+        table = np.concatenate(parts)
+        # best score first; ties keep the earlier span; then one entry per distinct (start, end)
+        table = table[np.lexsort((table[:, 1], -table[:, 0]))]
+        _, first = np.unique(table[:, 1:], axis=0, return_index=True)
+        table = table[np.sort(first)][:n_best]
+        probs = softmax(table[:, 0])
+        results.append([Span(context[int(s):int(e)], int(s), int(e), float(p)) for (_, s, e), p in zip(table, probs)])
+    return results
+
+
+def _window_candidates(start_logits, end_logits, offsets, n_best: int, max_answer_length: int):
+    """(score, start char, end char) of the valid spans among the window's n best starts × n best ends."""
+    import numpy as np
+
+    k = min(n_best, len(start_logits))
+    starts = np.argsort(-start_logits, kind="stable")[:k]
+    ends = np.argsort(-end_logits, kind="stable")[:k]
+    start_ok = np.array([offsets[j] is not None for j in starts.tolist()])
+    end_ok = np.array([offsets[j] is not None for j in ends.tolist()])
+    s, e = starts[:, None], ends[None, :]
+    valid = start_ok[:, None] & end_ok[None, :] & (e >= s) & (e - s + 1 <= max_answer_length)
+    si, ei = np.nonzero(valid)
+    if not len(si):
+        return None
+    s, e = starts[si], ends[ei]
+    first_char = [offsets[j][0] for j in s.tolist()]
+    last_char = [offsets[j][1] for j in e.tolist()]
+    scores = start_logits[s].astype(np.float64) + end_logits[e].astype(np.float64)
+    return np.stack([scores, np.asarray(first_char, dtype=np.float64), np.asarray(last_char, dtype=np.float64)], axis=1)
