@@ -3,10 +3,9 @@ and summarise what a training run would see."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
+from . import tasks
 from .backbones import load_tokenizer
 from .config import TrainConfig
 from .task_data import featurize, read_task_data
@@ -26,17 +25,8 @@ def prepare(config: TrainConfig) -> list[dict]:
             row = {
                 "task": task, "split": split, "examples": len(examples), "features": len(features),
                 "length_p50": int(np.percentile(lengths, 50)), "length_p95": int(np.percentile(lengths, 95)),
-                "length_max": int(lengths.max()), "skipped": len(td.skipped) if split == "train" else 0,
+                "length_max": int(lengths.max()), "skipped": len(td.skipped.get(split, [])),
             }
-            if task == "ner":
-                row["entities"] = dict(sorted(Counter(tag[2:] for ex in examples for tag in ex.tags if tag.startswith("B-")).items()))
-                row["split_sentences"] = len(features) - len(examples)
-            if task == "qa":
-                row["windows_per_example"] = round(len(features) / len(examples), 3)
-                if split == "train":
-                    found = {features.example[i] for i, start in enumerate(features.start_positions) if start > 0}
-                    row["answers_lost_to_truncation"] = sum(1 for i, ex in enumerate(examples) if ex.answers and i not in found)
-            if task == "cls":
-                row["labels"] = len({ex.label for ex in examples})
+            row |= tasks.get(task).describe(examples, features, split)
             rows.append(row)
     return rows

@@ -26,7 +26,7 @@ class TaskData:
     task: str
     train: list
     valid: list
-    skipped: list[Problem] = field(default_factory=list)
+    skipped: dict[str, list[Problem]] = field(default_factory=dict)  # per split: the records --skip-bad dropped
     train_features: Features | None = None
     valid_features: Features | None = None
 
@@ -45,7 +45,8 @@ def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
         if size:
             train_examples = train_examples[:size]
         train_examples = train_examples + augmented(task, train_examples, config)
-        data[name] = TaskData(name, train_examples, valid_examples, train.skipped + (valid.skipped if valid else []))
+        skipped = {"train": train.skipped, "valid": valid.skipped if valid else []}
+        data[name] = TaskData(name, train_examples, valid_examples, skipped)
     return data
 
 

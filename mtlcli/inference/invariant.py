@@ -17,7 +17,7 @@ are ~1e-6). Two fixes make the results bitwise the same with any batch size:
     width (mtlcli.inference.batching.bucketed_batches).
 
 The price: the padding of short spans or blocks, the bucket padding (< 1/8 of the length), and some speed
-of one large GEMM against several (benchmarks/results/block_rows.json, predict_speed.md). A side benefit:
+of one large GEMM against several (benchmarks/results/invariant_speed.json, predict_speed.md). A side benefit:
 few distinct GEMM shapes, so oneDNN builds few kernels (with one shape per length-sorted batch, it builds
 many, and a one-shot command pays for each).
 

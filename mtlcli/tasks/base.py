@@ -88,6 +88,10 @@ class Task:
     def check_scorable(self, path: str, examples: list) -> None:
         """Raise InputError when a labelled file cannot be scored as a whole (QA: a question without answers)."""
 
+    def describe(self, examples: list, features, split: str) -> dict:
+        """What `mtl prepare` shows of a split besides counts and lengths."""
+        return {}
+
     def evaluation_features(self, examples: list, tokenizer, spec, notes: list[str]):
         """Features of labelled examples for scoring a saved model; notes what the model cannot label."""
         return self.featurize(examples, tokenizer, FeatureSettings.of(spec), spec.labels_of(self.name), False)

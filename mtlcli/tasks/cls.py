@@ -33,6 +33,9 @@ class ClsTask(Task):
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
         return text_features(examples, tokenizer, {label: i for i, label in enumerate(labels)}, settings.max_length)
 
+    def describe(self, examples, features, split):
+        return {"labels": len({ex.label for ex in examples})}
+
     def evaluation_features(self, examples, tokenizer, spec, notes):
         labels = spec.labels_of(self.name)
         unknown = sorted({ex.label for ex in examples} - set(labels))

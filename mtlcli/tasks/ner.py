@@ -60,6 +60,12 @@ class NerTask(Task):
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
         return word_features(examples, tokenizer, {label: i for i, label in enumerate(labels)}, settings.max_length)
 
+    def describe(self, examples, features, split):
+        from collections import Counter
+
+        entities = Counter(tag[2:] for ex in examples for tag in ex.tags if tag.startswith("B-"))
+        return {"entities": dict(sorted(entities.items())), "split_sentences": len(features) - len(examples)}
+
     def evaluation_features(self, examples, tokenizer, spec, notes):
         # gold tags the model never saw are still scored (seqeval works on strings); they just get no label id
         label_ids = {label: i for i, label in enumerate(spec.labels_of(self.name))}

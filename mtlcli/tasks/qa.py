@@ -55,6 +55,13 @@ class QaTask(Task):
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
         return window_features(examples, tokenizer, settings.qa_max_length, settings.doc_stride, training)
 
+    def describe(self, examples, features, split):
+        row = {"windows_per_example": round(len(features) / len(examples), 3)}
+        if split == "train":
+            found = {features.example[i] for i, start in enumerate(features.start_positions) if start > 0}
+            row["answers_lost_to_truncation"] = sum(1 for i, ex in enumerate(examples) if ex.answers and i not in found)
+        return row
+
     def build_head(self, hidden_size, labels):
         from torch import nn
 

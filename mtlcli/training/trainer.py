@@ -148,7 +148,7 @@ class Run:
             max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
         )
         on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
-                                 "valid": len(td.valid), "skipped": len(td.skipped)} for task, td in self.data.items()})
+                                 "valid": len(td.valid), "skipped": sum(map(len, td.skipped.values()))} for task, td in self.data.items()})
         model = build_model(spec, random_init=config.random_init,
                             encoder_dropout=None if config.encoder_dropout < 0 else config.encoder_dropout)
         freeze_layers(model, config.freeze_layers)
