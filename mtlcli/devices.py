@@ -43,12 +43,21 @@ def resolve_precision(precision: str, device: str, quantize: bool = False) -> st
     if precision == "auto":
         if kind == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        if kind == "cpu" and torch.cpu._is_avx512_bf16_supported():
+        if kind == "cpu" and cpu_has_native_bf16():
             return "bf16"
         return "fp32"
     if precision == "fp16" and kind == "cpu":
         raise InputError("fp16 is for GPUs; on a CPU use precision bf16 or fp32")
     return precision
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether torch computes bf16 natively here: the CPU has AVX512-BF16/AMX and torch dispatches to AVX512
+    kernels. Asked of torch, not of /proc/cpuinfo, so that ATEN_CPU_CAPABILITY=avx2 (and a CPU torch does not
+    use fully) gets fp32 — bf16 emulated on AVX2 is slower than fp32."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512") and torch.cpu._is_avx512_bf16_supported()
 
 
 def autocast_for(device: str, precision: str):
