@@ -61,10 +61,13 @@ class Task:
     confusion_of = "labels"  # what the rows and columns of the metrics' "confusion" matrix are
     augmentable = False  # whether `augment` makes new training examples (--augment)
 
-    @staticmethod
-    def read(path, skip_bad: bool = False):
+    reader = ""  # the function of mtlcli.data.readers that reads the task's files
+
+    def read(self, path, skip_bad: bool = False):
         """A labelled file -> data.readers.ReadResult (examples, and the problems of skipped records)."""
-        raise NotImplementedError
+        from ..data import readers
+
+        return getattr(readers, self.reader)(path, skip_bad=skip_bad)
 
     def metric(self, key: str) -> Metric:
         return next(m for m in self.metrics if m.key == key)

@@ -14,13 +14,9 @@ class ClsTask(Task):
     headline_metrics = ("accuracy",)
     per_label = ("per_class", "class")
     augmentable = True
+    reader = "read_cls"
     prediction_file = "cls_predictions.csv"
 
-    @staticmethod
-    def read(path, skip_bad=False):
-        from ..data.readers import read_cls
-
-        return read_cls(path, skip_bad=skip_bad)
 
     def label_list(self, *example_lists):
         return sorted({ex.label for examples in example_lists for ex in examples})

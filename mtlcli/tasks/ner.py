@@ -39,13 +39,9 @@ class NerTask(Task):
     per_label = ("per_type", "entity type")
     confusion_of = "token-level entity types"
     augmentable = True
+    reader = "read_ner"
     prediction_file = "ner_predictions.txt"
 
-    @staticmethod
-    def read(path, skip_bad=False):
-        from ..data.readers import read_ner
-
-        return read_ner(path, skip_bad=skip_bad)
 
     def label_list(self, *example_lists):
         """O first, then B-/I- of every entity type, types sorted."""

@@ -24,14 +24,10 @@ class QaTask(Task):
     metrics = (Metric("exact_match", "exact match", fraction=False), Metric("f1", "F1", fraction=False))
     primary_metric = "f1"
     headline_metrics = ("exact_match", "f1")
+    reader = "read_qa"
     prediction_file = "qa_predictions.json"
     output_names = ("start_logits", "end_logits")
 
-    @staticmethod
-    def read(path, skip_bad=False):
-        from ..data.readers import read_qa
-
-        return read_qa(path, skip_bad=skip_bad)
 
     def select(self, examples, config, split):
         """Keep the SQuAD articles in a slice of the file's article order (titles in order of appearance)."""
