@@ -93,7 +93,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     summary = {
-        "command": "python benchmarks/kill_resume_trials.py --trials %d" % args.trials,
+        "command": f"python benchmarks/kill_resume_trials.py --trials {args.trials}",
         "machine": machine(),
         "uninterrupted_s": round(reference_s, 1), "steps": total_steps,
         "identical": sum(row["identical_to_uninterrupted"] for row in trials), "trials": trials,

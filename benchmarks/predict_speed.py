@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from mtlcli import metrics
-from mtlcli.data.readers import read_ner, read_qa
-from mtlcli.devices import autocast_for, resolve_precision
-from mtlcli.inference.predictor import Predictor
+from mtlcli import metrics  # noqa: E402  (after the sys.path lines: runs from a checkout)
+from mtlcli.data.readers import read_ner, read_qa  # noqa: E402
+from mtlcli.devices import autocast_for, resolve_precision  # noqa: E402
+from mtlcli.inference.predictor import Predictor  # noqa: E402
 
 
 def log(*args) -> None:

@@ -144,7 +144,7 @@ def command_table(args) -> str:
     for name in sorted(by_config, key=order.index):
         group = by_config[name]
 
-        def column(task: str, key: str, scale: float = 1.0) -> str:
+        def column(task: str, key: str, scale: float = 1.0, group=group) -> str:
             return mean_std([r["valid"][task][key] * scale for r in group if task in r["valid"]])
 
         lines.append(f"| {name} | {', '.join(str(r['seed']) for r in group)} | {column('ner', 'f1', 100)} | "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +37,8 @@ class TextScore(Task):
 
     @staticmethod
     def read(path, skip_bad=False):
-        rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
         return ReadResult([ScoredText(str(i), row["text"], float(row["score"])) for i, row in enumerate(rows)], [])
 
     def featurize(self, examples, tokenizer, settings, labels, training):

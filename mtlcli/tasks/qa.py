@@ -184,7 +184,7 @@ def _cut_question(question: str, tokenizer) -> str:
     return question[: encoded["offset_mapping"][MAX_QUESTION_TOKENS - 1][1]]
 
 
-def _answer_tokens(example: QaExample, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
+def _answer_tokens(example, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
     """Token span of the first gold answer in this window, or (0, 0) — [CLS] — when the window lacks it."""
     if not example.answers:
         return 0, 0
