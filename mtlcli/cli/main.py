@@ -10,6 +10,7 @@ import typer
 from .. import __version__
 from .benchmark import benchmark_command
 from .evaluate import evaluate_command
+from .export import export_command
 from .predict import predict_cls_command, predict_ner_command, predict_qa_command
 from .prepare import prepare_command
 from .train import train_command
@@ -45,4 +46,5 @@ app.command("evaluate", short_help="Score a model with the standard metrics; wri
 app.command("predict-ner", short_help="Tag entities in text: colored on a terminal, JSON(L)/CoNLL for pipelines.")(predict_ner_command)
 app.command("predict-qa", short_help="Answer questions about a context, with exact character offsets.")(predict_qa_command)
 app.command("predict-cls", short_help="Classify texts, with label probabilities.")(predict_cls_command)
+app.command("export", short_help="Export a model as a standard Hugging Face directory per task.")(export_command)
 app.command("benchmark", short_help="Compare backbones: parameters, speed, memory, accuracy; joint vs single-task.")(benchmark_command)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
 from ..features import IGNORE, Features
+from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
 
 
 @dataclass

@@ -1,0 +1,86 @@
+"""`mtl export --format hf`: one task of an mtl model as a standard Hugging Face model directory.
+
+The shared encoder's weights go under the architecture's base-model prefix (`bert.`, `distilbert.`,
+`roberta.`), the head under the architecture's own names (`classifier`, `qa_outputs`), and the result is
+loaded back with `AutoModelFor...` before it is kept: a key that is missing or left over fails the export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import tasks
+from ..errors import InputError, Problem
+
+# task → (AutoModel class, architecture suffix, the head's parameter prefix in that architecture)
+HEADS = {
+    "ner": ("AutoModelForTokenClassification", "ForTokenClassification", "classifier"),
+    "qa": ("AutoModelForQuestionAnswering", "ForQuestionAnswering", "qa_outputs"),
+}
+
+
+def exportable(spec, task: str) -> str | None:
+    """None when the task's head maps exactly onto a Hugging Face architecture, else the one-line reason."""
+    if task not in spec.tasks:
+        have = ", ".join(tasks.get(t).title for t in spec.tasks) or "none"
+        return f"the model has no {tasks.get(task).title} head (its tasks: {have})"
+    if task not in HEADS:
+        return (f"its {tasks.get(task).title} head (a Linear layer on the first token) has no exact counterpart in "
+                "Hugging Face's sequence classifiers, which put a pooler or pre-classifier before it")
+    return None
+
+
+def hf_config(spec, task: str):
+    from transformers import AutoConfig
+
+    config = AutoConfig.for_model(**spec.backbone_config)
+    prefix = type(config).__name__.removesuffix("Config")
+    config.architectures = [prefix + HEADS[task][1]]
+    labels = spec.labels_of(task)
+    if labels:
+        config.id2label = dict(enumerate(labels))
+        config.label2id = {label: i for i, label in enumerate(labels)}
+    else:
+        config.num_labels = 2  # start and end logits
+    return config
+
+
+def hf_state_dict(model, task: str, hf_model) -> dict:
+    """The mtl weights under the architecture's names; encoder parts the architecture lacks (the pooler of
+    BERT's token classifiers) are left out, since no head of this task reads them."""
+    prefix, head = hf_model.base_model_prefix, HEADS[task][2]
+    wanted = set(hf_model.state_dict())
+    state = {f"{prefix}.{name}": tensor for name, tensor in model.encoder.state_dict().items()
+             if f"{prefix}.{name}" in wanted}
+    state |= {f"{head}.{name}": tensor for name, tensor in model.heads[task].state_dict().items()}
+    return state
+
+
+def build_hf_model(model, task: str):
+    """The Hugging Face model of one task with the mtl weights, checked key by key."""
+    import torch
+    import transformers
+
+    config = hf_config(model.spec, task)
+    hf_model = getattr(transformers, HEADS[task][0]).from_config(config, dtype=torch.float32)
+    result = hf_model.load_state_dict(hf_state_dict(model, task, hf_model), strict=False)
+    problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
+    if problems:
+        raise InputError(f"cannot export {task} exactly: {problems[0]} (and {len(problems) - 1} more)")
+    return hf_model.eval()
+
+
+def export_hf(model_dir: str | Path, task: str, staging: Path) -> None:
+    """Write the task's Hugging Face directory (weights, config.json, tokenizer, model card) into `staging`."""
+    from ..model import load_model
+    from ..spec import read_spec
+    from .card import model_card
+
+    reason = exportable(read_spec(model_dir), task)
+    if reason:
+        raise InputError(Problem(str(model_dir), "", f"cannot export {task}: {reason}"))
+    model, tokenizer = load_model(model_dir)
+    hf_model = build_hf_model(model, task)
+    hf_model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / "README.md").write_text(model_card(model_dir, model.spec, task, hf_model), encoding="utf-8")

@@ -1,0 +1,89 @@
+"""`mtl export --format hf`: each task a Hugging Face model that loads without missing keys and computes mtl's logits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mtlcli.cli.main import app
+
+LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+SIZES = {"bert": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
+         "distilbert": dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64),
+         "roberta": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)}
+
+
+def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa")):
+    """A saved mtl model on a random tiny encoder of the given type (the shipped backbone configs' types)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from mtlcli.model import MultiTaskModel, save_model
+    from mtlcli.spec import ModelSpec
+
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+    config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                  max_position_embeddings=130, **SIZES[kind])
+    torch.manual_seed(0)
+    labels = {"ner": LABELS} | ({"cls": ["a", "b"]} if "cls" in tasks else {})
+    spec = ModelSpec(backbone=f"tiny-{kind}", backbone_config=config.to_dict(), tasks=list(tasks), labels=labels,
+                     max_length=64, qa_max_length=96, doc_stride=32)
+    model = MultiTaskModel(spec, AutoModel.from_config(config)).eval()
+    save_model(model, tokenizer, directory)
+    return model, tokenizer
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta"])
+def test_hf_export_round_trip_for_each_task_and_backbone_type(kind, backbone_dir, tmp_path):
+    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification, AutoTokenizer
+
+    model, tokenizer = tiny_model_dir(kind, backbone_dir, tmp_path / "model")
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "model"), "--format", "hf", "--task", "all",
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    batch = tokenizer(["Paris is in France", "Steve Jobs hired Larry Page in California today"], padding=True,
+                      return_tensors="pt")
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        ner, info = AutoModelForTokenClassification.from_pretrained(tmp_path / "out" / "ner", output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+        assert ner.config.id2label == dict(enumerate(LABELS)) and ner.config.architectures[0].endswith("ForTokenClassification")
+        ours = model("ner", **inputs)["logits"]
+        assert torch.allclose(ner(**inputs).logits, ours, atol=1e-5)
+
+        qa, info = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "out" / "qa", output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+        theirs, ours = qa(**inputs), model("qa", **inputs)
+        real = inputs["attention_mask"].bool()  # mtl masks padding to -1e4; the logits of real tokens are equal
+        assert torch.allclose(theirs.start_logits[real], ours["start_logits"][real], atol=1e-5)
+        assert torch.allclose(theirs.end_logits[real], ours["end_logits"][real], atol=1e-5)
+    assert AutoTokenizer.from_pretrained(tmp_path / "out" / "ner").vocab == tokenizer.vocab
+    card = (tmp_path / "out" / "ner" / "README.md").read_text()
+    assert "B-LOC" in card and "pipeline(\"token-classification\"" in card
+
+
+def test_bad_exports_are_one_line_errors_and_leave_nothing(backbone_dir, tmp_path):
+    tiny_model_dir("bert", backbone_dir, tmp_path / "model", tasks=("ner", "cls"))
+    runner = CliRunner()
+
+    def export(*args):
+        return runner.invoke(app, ["export", str(tmp_path / "model"), "-o", str(tmp_path / "out"), *args])
+
+    refused = export("--task", "cls")
+    assert refused.exit_code == 2 and "cannot export cls" in refused.output and "pooler" in refused.output
+    missing = export("--task", "qa")
+    assert missing.exit_code == 2 and "has no QA head" in missing.output
+    not_a_model = runner.invoke(app, ["export", str(tmp_path), "-o", str(tmp_path / "out")])
+    assert not_a_model.exit_code == 2 and "config.json missing" in not_a_model.output
+    assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    busy = export("--task", "ner")
+    assert busy.exit_code == 2 and "not empty" in busy.output and (tmp_path / "out" / "keep.txt").exists()
+    done = export("--task", "all", "--overwrite")
+    assert done.exit_code == 0 and "cls: not exported" in done.output
+    assert len(json.loads((tmp_path / "out" / "ner" / "config.json").read_text())["label2id"]) == len(LABELS)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ner"]
