@@ -22,6 +22,8 @@ class Features:
 
     input_ids: list[list[int]] = field(default_factory=list)
     example: list[int] = field(default_factory=list)
+    # segment id per token (text pairs, on backbones with segment embeddings); empty: segment 0 everywhere
+    token_type_ids: list[list[int]] = field(default_factory=list)
     # NER: label id per token, and the index of the word whose prediction this token gives (-1: none)
     labels: list[list[int]] = field(default_factory=list)
     word_index: list[list[int]] = field(default_factory=list)

@@ -25,19 +25,23 @@ class MultiTaskModel(nn.Module):
         self.spec = spec
         self.encoder = encoder
         self.dropout = nn.Dropout(spec.head_dropout)
-        self.heads = nn.ModuleDict({task: tasks.get(task).build_head(encoder.config.hidden_size, spec.labels_of(task))
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict({task: tasks.get(task).build_head(hidden, spec.labels_of(task), spec.heads.get(task, {}))
                                     for task in spec.tasks})
         for layer in self.heads.modules():  # heads start small (BERT's initializer range), biases at zero
             if isinstance(layer, nn.Linear):
                 nn.init.normal_(layer.weight, std=0.02)
                 nn.init.zeros_(layer.bias)
+        for task in spec.tasks:
+            tasks.get(task).initialize(self.heads[task], encoder)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids=None) -> torch.Tensor:
+        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}  # DistilBERT takes none
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
 
-    def forward(self, task: str, input_ids, attention_mask, **targets) -> dict:
+    def forward(self, task: str, input_ids, attention_mask, token_type_ids=None, **targets) -> dict:
         """Logits of one task's head, and its loss when the batch carries targets."""
-        hidden = self.encode(input_ids, attention_mask)
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
         return self.head_forward(task, hidden, attention_mask, **targets)
 
     def head_forward(self, task: str, hidden, attention_mask, **targets) -> dict:

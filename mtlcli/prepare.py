@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import tasks
-from .backbones import load_tokenizer
+from .backbones import load_backbone_config, load_tokenizer
 from .config import TrainConfig
+from .spec import uses_segments
 from .task_data import featurize, read_task_data
 
 
@@ -15,7 +16,7 @@ def prepare(config: TrainConfig) -> list[dict]:
     """One summary row per task and split."""
     data = read_task_data(config)
     tokenizer = load_tokenizer(config.backbone)
-    featurize(data, tokenizer, config)
+    featurize(data, tokenizer, config, uses_segments(load_backbone_config(config.backbone).to_dict()))
     rows = []
     for task, td in data.items():
         for split, examples, features in (("train", td.train, td.train_features), ("valid", td.valid, td.valid_features)):

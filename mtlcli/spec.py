@@ -25,10 +25,34 @@ class ModelSpec:
     doc_stride: int = 128
     max_answer_length: int = 30
     head_dropout: float = 0.1
+    # the backbone's segment (token type) embeddings see the tokenizer's ids for text pairs; models saved
+    # before this field ran every input as segment 0
+    segment_ids: bool = False
+    heads: dict[str, dict] = field(default_factory=dict)  # per task: how its head is built (tasks' head_settings)
     versions: dict = field(default_factory=dict)
 
     def labels_of(self, task: str) -> list[str]:
         return self.labels.get(task, [])
+
+
+def uses_segments(backbone_config: dict) -> bool:
+    """Whether the backbone has segment embeddings to tell the parts of a text pair apart (BERT: yes;
+    RoBERTa has one type only, DistilBERT none)."""
+    return backbone_config.get("type_vocab_size", 0) > 1
+
+
+def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> ModelSpec:
+    """The spec of a model about to be trained from a TrainConfig on the tasks in `labels`."""
+    from . import tasks
+
+    return ModelSpec(
+        backbone=config.backbone, backbone_config=backbone_config, tasks=list(labels),
+        labels={task: names for task, names in labels.items() if names},
+        max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
+        max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
+        segment_ids=uses_segments(backbone_config),
+        heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
+    )
 
 
 def read_spec(directory: str | Path) -> ModelSpec:

@@ -13,23 +13,28 @@ from mtlcli.cli.main import app
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 SIZES = {"bert": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
          "distilbert": dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64),
-         "roberta": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)}
+         "roberta": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         type_vocab_size=1)}  # as roberta-base: one segment type
 
 
-def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa")):
-    """A saved mtl model on a random tiny encoder of the given type (the shipped backbone configs' types)."""
+def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"), old_cls_head=False):
+    """A saved mtl model on a random tiny encoder of the given type (the shipped backbone configs' types); with
+    `old_cls_head`, classification as models saved before the heads took the backbone's shape."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+    from mtlcli import tasks as registry
     from mtlcli.model import MultiTaskModel, save_model
-    from mtlcli.spec import ModelSpec
+    from mtlcli.spec import ModelSpec, uses_segments
 
     tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
     config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                                   max_position_embeddings=130, **SIZES[kind])
     torch.manual_seed(0)
     labels = {"ner": LABELS} | ({"cls": ["a", "b"]} if "cls" in tasks else {})
+    heads = {} if old_cls_head else {"cls": registry.get("cls").head_settings(config.to_dict())}
     spec = ModelSpec(backbone=f"tiny-{kind}", backbone_config=config.to_dict(), tasks=list(tasks), labels=labels,
-                     max_length=64, qa_max_length=96, doc_stride=32)
+                     max_length=64, qa_max_length=96, doc_stride=32, heads=heads,
+                     segment_ids=uses_segments(config.to_dict()))
     model = MultiTaskModel(spec, AutoModel.from_config(config)).eval()
     save_model(model, tokenizer, directory)
     return model, tokenizer
@@ -37,7 +42,12 @@ def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa")):
 
 @pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta"])
 def test_hf_export_round_trip_for_each_task_and_backbone_type(kind, backbone_dir, tmp_path):
-    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification, AutoTokenizer
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+    )
 
     model, tokenizer = tiny_model_dir(kind, backbone_dir, tmp_path / "model")
     result = CliRunner().invoke(app, ["export", str(tmp_path / "model"), "--format", "hf", "--task", "all",
@@ -53,6 +63,15 @@ def test_hf_export_round_trip_for_each_task_and_backbone_type(kind, backbone_dir
         ours = model("ner", **inputs)["logits"]
         assert torch.allclose(ner(**inputs).logits, ours, atol=1e-5)
 
+        cls, info = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out" / "cls", output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+        assert torch.allclose(cls(**inputs).logits, model("cls", **inputs)["logits"], atol=1e-5)
+
+        # question + context as a pair, with the tokenizer's segment ids where the backbone has segment embeddings
+        pair = tokenizer(["Who founded Apple?", "Where is Paris?"], ["Steve Jobs founded Apple.", "Paris is in France"],
+                         padding=True, return_tensors="pt")
+        inputs = {k: v for k, v in pair.items() if k != "token_type_ids" or model.spec.segment_ids}
+        assert ("token_type_ids" in inputs) == (kind == "bert")
         qa, info = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "out" / "qa", output_loading_info=True)
         assert not info["missing_keys"] and not info["unexpected_keys"]
         theirs, ours = qa(**inputs), model("qa", **inputs)
@@ -65,7 +84,7 @@ def test_hf_export_round_trip_for_each_task_and_backbone_type(kind, backbone_dir
 
 
 def test_bad_exports_are_one_line_errors_and_leave_nothing(backbone_dir, tmp_path):
-    tiny_model_dir("bert", backbone_dir, tmp_path / "model", tasks=("ner", "cls"))
+    tiny_model_dir("bert", backbone_dir, tmp_path / "model", tasks=("ner", "cls"), old_cls_head=True)
     runner = CliRunner()
 
     def export(*args):
@@ -73,6 +92,7 @@ def test_bad_exports_are_one_line_errors_and_leave_nothing(backbone_dir, tmp_pat
 
     refused = export("--task", "cls")
     assert refused.exit_code == 2 and "cannot export cls" in refused.output and "pooler" in refused.output
+    assert len(refused.output.strip().splitlines()) <= 3  # one message (Rich may wrap it)
     missing = export("--task", "qa")
     assert missing.exit_code == 2 and "has no QA head" in missing.output
     not_a_model = runner.invoke(app, ["export", str(tmp_path), "-o", str(tmp_path / "out")])
@@ -83,6 +103,10 @@ def test_bad_exports_are_one_line_errors_and_leave_nothing(backbone_dir, tmp_pat
     (tmp_path / "out" / "keep.txt").write_text("mine")
     busy = export("--task", "ner")
     assert busy.exit_code == 2 and "not empty" in busy.output and (tmp_path / "out" / "keep.txt").exists()
+    from mtlcli.inference.predictor import Predictor
+
+    # the model of the old classification shape still loads and predicts
+    assert list(Predictor(tmp_path / "model", device="cpu").cls(["Paris is in France"])[0]) in (["a", "b"], ["b", "a"])
     done = export("--task", "all", "--overwrite")
     assert done.exit_code == 0 and "cls: not exported" in done.output
     assert len(json.loads((tmp_path / "out" / "ner" / "config.json").read_text())["label2id"]) == len(LABELS)

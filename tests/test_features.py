@@ -81,3 +81,25 @@ def test_cache_reuses_features(tmp_path, backbone_dir):
         path.write_bytes(b"garbage")
     assert cached(tmp_path, ("k", 1), build).input_ids == first.input_ids
     assert len(calls) == 3
+
+
+def test_qa_windows_carry_segment_ids_only_when_asked(backbone_dir):
+    from mtlcli.backbones import load_tokenizer
+    from mtlcli.data.examples import Answer, QaExample
+    from mtlcli.spec import ModelSpec
+    from mtlcli.tasks import FeatureSettings
+    from mtlcli.training.batching import collate
+
+    tokenizer = load_tokenizer(str(backbone_dir))
+    context = "Apple was founded by Steve Jobs in California."
+    example = QaExample("q", "Who founded Apple?", context, [Answer("Steve Jobs", context.index("Steve Jobs"))])
+    with_segments = qa_features([example], tokenizer, max_length=64, doc_stride=16, training=True, segment_ids=True)
+    segments = with_segments.token_type_ids[0]
+    first_context = with_segments.offsets[0].index(next(o for o in with_segments.offsets[0] if o is not None))
+    assert set(segments[:first_context]) == {0} and set(segments[first_context:]) == {1}
+    batch = collate(with_segments, [0], "qa", tokenizer.pad_token_id)
+    assert batch["token_type_ids"][0].tolist() == segments
+    assert qa_features([example], tokenizer, 64, 16, training=True).token_type_ids == []
+    assert "token_type_ids" not in collate(qa_features([example], tokenizer, 64, 16, True), [0], "qa", 0)
+    # models saved before segment ids ran every input as segment 0, and keep doing so
+    assert FeatureSettings.of(ModelSpec("old", {}, ["qa"])).segment_ids is False

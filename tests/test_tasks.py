@@ -46,7 +46,7 @@ class TextScore(Task):
         return Features(input_ids=encoded["input_ids"], example=list(range(len(examples))),
                         extra={"score": [ex.score for ex in examples]})
 
-    def build_head(self, hidden_size, labels):
+    def build_head(self, hidden_size, labels, settings):
         from torch import nn
 
         return nn.Linear(hidden_size, 1)

@@ -15,7 +15,7 @@ FORMATS = ("hf",)
 def export(model_dir: str | Path, fmt: str, out: str | Path, task: str = "all", overwrite: bool = False) -> list[Path]:
     """Export `model_dir` as `fmt` into `out` (hf: one directory, or one per task with task "all")."""
     from ..spec import read_spec
-    from .hf import HEADS, export_hf, exportable
+    from .hf import export_hf, exportable
 
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
@@ -23,7 +23,7 @@ def export(model_dir: str | Path, fmt: str, out: str | Path, task: str = "all", 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError(Problem(str(out), "", "exists and is not empty; pass --overwrite or choose another -o"))
-    chosen = [t for t in spec.tasks if t in HEADS] if task == "all" else [task]
+    chosen = [t for t in spec.tasks if not exportable(spec, t)] if task == "all" else [task]
     for name in chosen:
         reason = exportable(spec, name)
         if reason:

@@ -17,6 +17,9 @@ USAGE = {
            'AutoTokenizer.from_pretrained("{path}")\n'
            'logits = model(**tokenizer("Who founded Apple?", "Apple was founded by Steve Jobs.", '
            'return_tensors="pt"))'),
+    "cls": ('from transformers import pipeline\n'
+            'classifier = pipeline("text-classification", model="{path}", top_k=None)\n'
+            'classifier("I lost my card")'),
 }
 SETTINGS = ("backbone", "epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "max_length", "qa_max_length",
             "doc_stride", "step_mode", "sampling", "weighting", "seed")

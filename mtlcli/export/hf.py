@@ -12,11 +12,25 @@ from pathlib import Path
 from .. import tasks
 from ..errors import InputError, Problem
 
-# task → (AutoModel class, architecture suffix, the head's parameter prefix in that architecture)
+# task → (AutoModel class, architecture suffix)
 HEADS = {
-    "ner": ("AutoModelForTokenClassification", "ForTokenClassification", "classifier"),
-    "qa": ("AutoModelForQuestionAnswering", "ForQuestionAnswering", "qa_outputs"),
+    "ner": ("AutoModelForTokenClassification", "ForTokenClassification"),
+    "qa": ("AutoModelForQuestionAnswering", "ForQuestionAnswering"),
+    "cls": ("AutoModelForSequenceClassification", "ForSequenceClassification"),
 }
+# the head's parameters (mtl name under heads.TASK → the architecture's name; {base}: its base-model prefix),
+# per task and, for classification, per head shape (mtlcli.tasks.cls_heads)
+HEAD_NAMES = {
+    "ner": {"": "classifier"},
+    "qa": {"": "qa_outputs"},
+    "cls/bert": {"pooler": "{base}.pooler.dense", "classifier": "classifier"},
+    "cls/distilbert": {"pre_classifier": "pre_classifier", "classifier": "classifier"},
+    "cls/roberta": {"dense": "classifier.dense", "out_proj": "classifier.out_proj"},
+}
+
+
+def _head_key(spec, task: str) -> str:
+    return f"{task}/{spec.heads.get(task, {}).get('shape', 'linear')}" if task == "cls" else task
 
 
 def exportable(spec, task: str) -> str | None:
@@ -25,8 +39,11 @@ def exportable(spec, task: str) -> str | None:
         have = ", ".join(tasks.get(t).title for t in spec.tasks) or "none"
         return f"the model has no {tasks.get(task).title} head (its tasks: {have})"
     if task not in HEADS:
-        return (f"its {tasks.get(task).title} head (a Linear layer on the first token) has no exact counterpart in "
-                "Hugging Face's sequence classifiers, which put a pooler or pre-classifier before it")
+        return f"mtl has no Hugging Face architecture for {tasks.get(task).title}"
+    if _head_key(spec, task) not in HEAD_NAMES:
+        return (f"its {tasks.get(task).title} head (one Linear layer on the first token, as mtl built it before "
+                "heads took the backbone's shape) has no exact counterpart in Hugging Face's sequence classifiers, "
+                "which put a pooler or pre-classifier before it; retrain with this mtl version")
     return None
 
 
@@ -48,11 +65,14 @@ def hf_config(spec, task: str):
 def hf_state_dict(model, task: str, hf_model) -> dict:
     """The mtl weights under the architecture's names; encoder parts the architecture lacks (the pooler of
     BERT's token classifiers) are left out, since no head of this task reads them."""
-    prefix, head = hf_model.base_model_prefix, HEADS[task][2]
+    prefix = hf_model.base_model_prefix
     wanted = set(hf_model.state_dict())
     state = {f"{prefix}.{name}": tensor for name, tensor in model.encoder.state_dict().items()
              if f"{prefix}.{name}" in wanted}
-    state |= {f"{head}.{name}": tensor for name, tensor in model.heads[task].state_dict().items()}
+    for ours, theirs in HEAD_NAMES[_head_key(model.spec, task)].items():
+        module = model.heads[task].get_submodule(ours)
+        theirs = theirs.format(base=prefix)
+        state |= {f"{theirs}.{name}": tensor for name, tensor in module.state_dict().items()}
     return state
 
 

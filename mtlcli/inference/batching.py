@@ -22,6 +22,18 @@ def pad_rows(features, rows: list[int], pad_id: int, width: int | None = None):
     return torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64)), lengths
 
 
+def pad_segments(features, rows: list[int], width: int):
+    """token_type_ids of `rows` padded with 0 to `width`, or None when the features have none (segment 0)."""
+    if not features.token_type_ids:
+        return None
+    import torch
+
+    segments = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        segments[i, : len(features.token_type_ids[r])] = features.token_type_ids[r]
+    return torch.from_numpy(segments)
+
+
 def bucket_width(length: int, limit: int | None = None) -> int:
     """The width an input of this length is always computed at: rounded up to a multiple of 8, or of 1/8 of
     its power of two for long ones (at most ~12% more attention, and few distinct widths); never beyond

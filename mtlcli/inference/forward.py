@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import tasks
-from .batching import pad_rows
+from .batching import pad_rows, pad_segments
 
 
 def forward_batches(model, task: str, features, batch_size: int, device, autocast=contextlib.nullcontext):
@@ -29,7 +29,9 @@ def forward_batches(model, task: str, features, batch_size: int, device, autocas
         with torch.inference_mode(), autocast():
             for rows, width in model.batch_plan(features.lengths(), batch_size):
                 input_ids, attention_mask, lengths = pad_rows(features, rows, pad_id, width)
-                out = model(task, input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
+                segments = pad_segments(features, rows, input_ids.shape[1])
+                extra = {} if segments is None else {"token_type_ids": segments.to(device)}
+                out = model(task, input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **extra)
                 yield rows, {name: out[name].float().cpu().numpy() for name in names}, lengths
     finally:
         model.train(was_training)

@@ -174,8 +174,8 @@ class InferenceModel(nn.Module):
     def encoder(self) -> nn.Module:
         return self.model.encoder
 
-    def forward(self, task: str, input_ids, attention_mask) -> dict:
-        return self.model(task, input_ids=input_ids, attention_mask=attention_mask)
+    def forward(self, task: str, input_ids, attention_mask, token_type_ids=None) -> dict:
+        return self.model(task, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
     def batch_plan(self, lengths: list[int], batch_size: int) -> list[tuple[list[int], int]]:
         """Fixed-width buckets (`bucketed_batches`): a row's padded width never depends on its companions."""

@@ -32,10 +32,12 @@ class FeatureSettings:
     max_length: int = 128  # NER and classification
     qa_max_length: int = 384
     doc_stride: int = 128
+    segment_ids: bool = False  # text pairs carry the tokenizer's token_type_ids
 
     @classmethod
-    def of(cls, source) -> FeatureSettings:
-        return cls(source.max_length, source.qa_max_length, source.doc_stride)
+    def of(cls, spec) -> FeatureSettings:
+        """A saved model's settings (its config.json)."""
+        return cls(spec.max_length, spec.qa_max_length, spec.doc_stride, spec.segment_ids)
 
 
 @dataclass
@@ -100,8 +102,16 @@ class Task:
         return self.featurize(examples, tokenizer, FeatureSettings.of(spec), spec.labels_of(self.name), False)
 
     # ----------------------------------------------------------------------------------------- model
-    def build_head(self, hidden_size: int, labels: list[str]):
+    def head_settings(self, backbone_config: dict) -> dict:
+        """How a new model's head is built for this backbone (kept in config.json: spec.heads[task])."""
+        return {}
+
+    def build_head(self, hidden_size: int, labels: list[str], settings: dict):
+        """The head module; `settings` from head_settings (empty for models saved without them)."""
         raise NotImplementedError
+
+    def initialize(self, head, encoder) -> None:
+        """After the heads' random initialization: take what the pretrained encoder offers (BERT's pooler)."""
 
     def head_forward(self, head, hidden, attention_mask, dropout, targets: dict) -> dict:
         """Head outputs (float32) and, when `targets` holds them, the loss."""

@@ -40,15 +40,27 @@ class ClsTask(Task):
                          + (f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""))
         return super().evaluation_features(examples, tokenizer, spec, notes)
 
-    def build_head(self, hidden_size, labels):
-        from torch import nn
+    def head_settings(self, backbone_config):
+        from .cls_heads import shape_for
 
-        return nn.Linear(hidden_size, len(labels))
+        return {"shape": shape_for(backbone_config.get("model_type", ""))}
+
+    def build_head(self, hidden_size, labels, settings):
+        from .cls_heads import HEADS
+
+        return HEADS[settings.get("shape", "linear")](hidden_size, len(labels))
+
+    def initialize(self, head, encoder):
+        from .cls_heads import copy_pretrained_pooler
+
+        copy_pretrained_pooler(head, encoder)
 
     def head_forward(self, head, hidden, attention_mask, dropout, targets):
         from torch.nn import functional as F
 
-        logits = head(dropout(hidden[:, 0])).float()
+        from .cls_heads import classify
+
+        logits = classify(head, hidden, dropout).float()
         out = {"logits": logits}
         if "labels" in targets:
             out["loss"] = F.cross_entropy(logits, targets["labels"], ignore_index=IGNORE)

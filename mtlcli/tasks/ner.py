@@ -73,7 +73,7 @@ class NerTask(Task):
         return word_features(examples, tokenizer, label_ids, spec.max_length)
 
     # ----------------------------------------------------------------------------------------- model
-    def build_head(self, hidden_size, labels):
+    def build_head(self, hidden_size, labels, settings):
         from torch import nn
 
         return nn.Linear(hidden_size, len(labels))

@@ -49,7 +49,8 @@ class QaTask(Task):
                                                " evaluation needs at least one answer per question"))
 
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
-        return window_features(examples, tokenizer, settings.qa_max_length, settings.doc_stride, training)
+        return window_features(examples, tokenizer, settings.qa_max_length, settings.doc_stride, training,
+                               settings.segment_ids)
 
     def describe(self, examples, features, split):
         row = {"windows_per_example": round(len(features) / len(examples), 3)}
@@ -58,7 +59,7 @@ class QaTask(Task):
             row["answers_lost_to_truncation"] = sum(1 for i, ex in enumerate(examples) if ex.answers and i not in found)
         return row
 
-    def build_head(self, hidden_size, labels):
+    def build_head(self, hidden_size, labels, settings):
         from torch import nn
 
         return nn.Linear(hidden_size, 2)
@@ -132,7 +133,7 @@ class QaTask(Task):
                 raise InputError(f"item {i + 1}: the {'question' if not item.question.strip() else 'context'} is empty")
         examples = [QaExample(str(i), item.question, item.context) for i, item in enumerate(inputs)]
         spec = model.spec
-        features = window_features(examples, tokenizer, spec.qa_max_length, spec.doc_stride, training=False)
+        features = window_features(examples, tokenizer, spec.qa_max_length, spec.doc_stride, False, spec.segment_ids)
         spans = decode(model, features, [item.context for item in inputs], batch_size, device, autocast,
                        n_best=max(n_best, 20), max_answer_length=max_answer_length or spec.max_answer_length)
         return [candidates[:n_best] for candidates in spans]
@@ -148,8 +149,10 @@ def answer_record(span: Span) -> dict:
     return {"answer": span.text, "start": span.start, "end": span.end, "score": r4(span.score)}
 
 
-def window_features(examples: list, tokenizer, max_length: int, doc_stride: int, training: bool) -> Features:
-    """run_qa.py's prepare_train_features / prepare_validation_features in one pass."""
+def window_features(examples: list, tokenizer, max_length: int, doc_stride: int, training: bool,
+                    segment_ids: bool = False) -> Features:
+    """run_qa.py's prepare_train_features / prepare_validation_features in one pass; with `segment_ids`, each
+    window keeps the tokenizer's token_type_ids (question 0, context 1), as Hugging Face's QA models get them."""
     features = Features()
     if not examples:
         return features
@@ -168,6 +171,8 @@ def window_features(examples: list, tokenizer, max_length: int, doc_stride: int,
         sequence_ids = encoded.sequence_ids(row)
         offsets = [tuple(o) if s == 1 else None for o, s in zip(encoded["offset_mapping"][row], sequence_ids)]
         features.input_ids.append(encoded["input_ids"][row])
+        if segment_ids and "token_type_ids" in encoded:
+            features.token_type_ids.append(encoded["token_type_ids"][row])
         features.example.append(index)
         features.offsets.append(offsets)
         if training:

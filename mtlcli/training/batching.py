@@ -34,4 +34,9 @@ def collate(features: Features, rows: list[int], task: str, pad_id: int) -> dict
         ids = features.input_ids[r]
         input_ids[i, : len(ids)] = torch.tensor(ids)
         attention_mask[i, : len(ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask} | tasks.get(task).targets(features, rows, width)
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if features.token_type_ids:
+        batch["token_type_ids"] = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            batch["token_type_ids"][i, : len(features.token_type_ids[r])] = torch.tensor(features.token_type_ids[r])
+    return batch | tasks.get(task).targets(features, rows, width)

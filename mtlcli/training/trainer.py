@@ -29,7 +29,7 @@ from ..config import TrainConfig, to_toml
 from ..devices import resolve_device, resolve_precision
 from ..errors import InputError, Problem, TrainingInterrupted
 from ..model import build_model, save_model
-from ..spec import ModelSpec
+from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
 from .batching import collate, training_batches
 from .checkpoint import latest_valid_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -140,13 +140,9 @@ class Run:
         torch.manual_seed(config.seed)
 
         self.tokenizer = load_tokenizer(config.backbone)
-        labels = featurize(self.data, self.tokenizer, config)
-        spec = ModelSpec(
-            backbone=config.backbone, backbone_config=load_backbone_config(config.backbone).to_dict(),
-            tasks=list(self.data), labels={task: names for task, names in labels.items() if names},
-            max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
-            max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
-        )
+        backbone_config = load_backbone_config(config.backbone).to_dict()
+        labels = featurize(self.data, self.tokenizer, config, uses_segments(backbone_config))
+        spec = new_spec(config, backbone_config, labels)
         on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
                                  "valid": len(td.valid), "skipped": sum(map(len, td.skipped.values()))} for task, td in self.data.items()})
         model = build_model(spec, random_init=config.random_init,
