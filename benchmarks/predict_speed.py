@@ -173,10 +173,15 @@ def padded_batches(model, features, batch_size, pad_id, file_order=False):
     """Exactly the (input_ids, attention_mask) batches `model` computes; or file-order batches padded to the longest."""
     from mtlcli.inference.batching import pad_rows
 
+    import torch
+
     if file_order:
         n = len(features)
-        return [pad_rows(features, list(range(i, min(i + batch_size, n))), pad_id)[:2] for i in range(0, n, batch_size)]
-    return [pad_rows(features, rows, pad_id, width)[:2] for rows, width in model.batch_plan(features.lengths(), batch_size)]
+        plan = [(list(range(i, min(i + batch_size, n))), None) for i in range(0, n, batch_size)]
+    else:
+        plan = model.batch_plan(features.lengths(), batch_size)
+    batches = [pad_rows(features, rows, pad_id, width) for rows, width in plan]
+    return [(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["attention_mask"])) for b in batches]
 
 
 def raw_forward(model, task, batches, autocast):

@@ -10,28 +10,21 @@ def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad_rows(features, rows: list[int], pad_id: int, width: int | None = None):
-    """input_ids and attention_mask of `rows`, right-padded to `width` (default: the longest), and the true lengths."""
-    import torch
-
+def pad_rows(features, rows: list[int], pad_id: int, width: int | None = None) -> dict[str, np.ndarray]:
+    """The model inputs of `rows` as int64 numpy arrays right-padded to `width` (default: the longest row):
+    input_ids, attention_mask and, where the features carry segment ids, token_type_ids; and "lengths"."""
     sequences = [features.input_ids[r] for r in rows]
     lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
     input_ids = np.full((len(rows), width or int(lengths.max())), pad_id, dtype=np.int64)
     mask = np.arange(input_ids.shape[1]) < lengths[:, None]
     input_ids[mask] = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
-    return torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64)), lengths
-
-
-def pad_segments(features, rows: list[int], width: int):
-    """token_type_ids of `rows` padded with 0 to `width`, or None when the features have none (segment 0)."""
-    if not features.token_type_ids:
-        return None
-    import torch
-
-    segments = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        segments[i, : len(features.token_type_ids[r])] = features.token_type_ids[r]
-    return torch.from_numpy(segments)
+    batch = {"input_ids": input_ids, "attention_mask": mask.astype(np.int64), "lengths": lengths}
+    if features.token_type_ids:
+        segments = np.zeros_like(input_ids)
+        segments[mask] = np.fromiter((t for r in rows for t in features.token_type_ids[r]), dtype=np.int64,
+                                     count=int(lengths.sum()))
+        batch["token_type_ids"] = segments
+    return batch
 
 
 def bucket_width(length: int, limit: int | None = None) -> int:

@@ -10,17 +10,30 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-import torch
 
 from .. import tasks
-from .batching import pad_rows, pad_segments
+from .batching import pad_rows
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def forward_batches(model, task: str, features, batch_size: int, device, autocast=contextlib.nullcontext):
     """Yield (rows, head outputs as float32 numpy arrays, true lengths) per batch of `model.batch_plan`.
 
-    Autocast is entered once around the whole loop, so that its cast of the weights is cached across batches.
-    """
+    A torch model runs under inference mode and `autocast`, entered once around the whole loop so that its
+    cast of the weights is cached across batches; an ONNX model (mtlcli.inference.onnx_model, `runs_numpy`)
+    takes the numpy arrays as they are, and torch is not imported for it."""
+    if getattr(model, "runs_numpy", False):
+        for rows, width in model.batch_plan(features.lengths(), batch_size):
+            batch = pad_rows(features, rows, model.pad_id, width)
+            yield rows, model.run(task, *(batch.get(name) for name in INPUTS)), batch["lengths"]
+        return
+    yield from _torch_batches(model, task, features, batch_size, device, autocast)
+
+
+def _torch_batches(model, task: str, features, batch_size: int, device, autocast):
+    import torch
+
     pad_id = model.encoder.config.pad_token_id or 0
     names = tasks.get(task).output_names
     was_training = model.training
@@ -28,11 +41,10 @@ def forward_batches(model, task: str, features, batch_size: int, device, autocas
     try:
         with torch.inference_mode(), autocast():
             for rows, width in model.batch_plan(features.lengths(), batch_size):
-                input_ids, attention_mask, lengths = pad_rows(features, rows, pad_id, width)
-                segments = pad_segments(features, rows, input_ids.shape[1])
-                extra = {} if segments is None else {"token_type_ids": segments.to(device)}
-                out = model(task, input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **extra)
-                yield rows, {name: out[name].float().cpu().numpy() for name in names}, lengths
+                batch = pad_rows(features, rows, pad_id, width)
+                inputs = {name: torch.from_numpy(batch[name]).to(device) for name in INPUTS if name in batch}
+                out = model(task, **inputs)
+                yield rows, {name: out[name].float().cpu().numpy() for name in names}, batch["lengths"]
     finally:
         model.train(was_training)
 
