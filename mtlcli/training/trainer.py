@@ -197,9 +197,7 @@ class Run:
             epoch_start = time.perf_counter()
             totals = self.epoch_totals
             while self.step < len(schedule):
-                self._train_step(schedule[self.step], last=self.step + 1 == len(schedule))
-                self.step += 1
-                self.global_step += 1
+                self.train_step(schedule[self.step], last=self.step + 1 == len(schedule))
                 elapsed = time.perf_counter() - epoch_start
                 progress = {
                     "epoch": self.epoch + 1, "step": self.step, "steps": len(schedule),
@@ -241,19 +239,37 @@ class Run:
                               "wall_time_s": time.perf_counter() - started})
         return result
 
+    def train_step(self, tasks: tuple[str, ...], rows: dict[str, list[int]] | None = None,
+                   last: bool = False) -> dict[str, dict]:
+        """One training step, the loop's own: forward and backward of one batch of each task in `tasks`
+        (`rows[task]`, rows of the task's training features; by default the next batch of its stream), then
+        the optimizer step when this step closes a grad_accum window or is the epoch's `last`.
+        Advances `step` and `global_step`; the loss is counted in the epoch's totals.
+        Returns per task {"loss": float, "tokens": real (non-pad) tokens, "examples": rows in the batch}."""
+        stats = self._step(tasks, rows or {}, last)
+        self.step += 1
+        self.global_step += 1
+        return stats
+
     def _train_step(self, tasks: tuple[str, ...], last: bool) -> None:
+        """The old private step (counters left to the caller): mtlcli/benchmark.py still calls it."""
+        self._step(tasks, {}, last)
+
+    def _step(self, tasks: tuple[str, ...], rows: dict[str, list[int]], last: bool) -> dict[str, dict]:
         config, acc, totals = self.config, self.accelerator, self.epoch_totals
-        losses, values = {}, {}
+        losses, values, stats = {}, {}, {}
         for task in tasks:
             stream = self.streams[task]
-            batch = collate(stream.features, stream.next_rows(), task, self.pad_id)
+            batch_rows = rows[task] if task in rows else stream.next_rows()
+            batch = collate(stream.features, batch_rows, task, self.pad_id)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             with acc.autocast():
                 losses[task] = self.model(task, **batch)["loss"]
             values[task] = losses[task].item()
+            stats[task] = {"loss": values[task], "tokens": int(batch["attention_mask"].sum()), "examples": len(batch_rows)}
             totals["loss_sums"][task] += values[task]
             totals["loss_counts"][task] += 1
-            totals["tokens"][task] += int(batch["attention_mask"].sum())
+            totals["tokens"][task] += stats[task]["tokens"]
         monitor = config.interference_every and (self.global_step + 1) % config.interference_every == 0
         grads = None
         if config.pcgrad or monitor:
@@ -283,6 +299,7 @@ class Run:
             self.optimizer.zero_grad(set_to_none=True)
             self.weighting.step()
         self.weighting.observe(values)  # after the step: a window's weights come from earlier windows only
+        return stats
 
     def _stop_requested(self, interrupted: list) -> bool:
         """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""
