@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mtlcli import backbones
 from mtlcli.benchmark import BenchmarkOptions, TrainingProbe, csv_rows, run_benchmark
-from mtlcli.benchmark_report import markdown, tables
+from mtlcli.benchmark.report import markdown, tables
 from mtlcli.cli.benchmark import benchmark_command
 from mtlcli.config import resolve
 from mtlcli.errors import InputError

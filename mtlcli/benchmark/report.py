@@ -1,5 +1,5 @@
 """`mtl benchmark` results as tables (rendered by the CLI with Rich, or as Markdown for a README), CSV and a PNG
-bar chart. Pure functions of the result dict of `benchmark.run_benchmark`: nothing here measures or prints.
+bar chart. Pure functions of the result dict of `run_benchmark`: nothing here measures or prints.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from . import tasks as registry
+from .. import tasks as registry
 
 
 def short(task: str) -> str:
@@ -244,7 +244,7 @@ def chart_png(result: dict) -> bytes:
     --compare the joint model against the single-task models; with --accuracy the metrics."""
     import numpy as np
 
-    from .plots import _figure, _png
+    from ..plots import _figure, _png
 
     tasks = result["settings"]["tasks"]
     names = [m["backbone"] for m in result["models"]]
