@@ -187,9 +187,9 @@ def test_a_training_step_runs_the_encoder_once_per_batch(tmp_path, backbone_dir,
     calls = []
     hook = run.core.encoder.register_forward_hook(lambda *args: calls.append(1))
     try:
-        run._train_step(("ner",), last=False)
+        run.train_step(("ner",))
         assert len(calls) == 1  # one batch of one task: one encoder pass, whatever the number of heads
-        run._train_step(("ner", "qa"), last=False)
+        run.train_step(("ner", "qa"))
         assert len(calls) == 3  # the joint step mode: one pass per task batch, never one per (batch, head)
     finally:
         hook.remove()
@@ -200,4 +200,30 @@ def test_a_training_step_runs_the_encoder_once_per_batch(tmp_path, backbone_dir,
         probe.close()
     summary = probe.summary()
     assert summary["encoder_passes_per_batch"] == 1.0 and summary["tokens_per_s"] > 0
-    assert "next_rows" not in vars(run.streams["qa"])  # the stream is left as it was
+
+
+def test_the_training_probe_runs_the_public_step_and_leaves_the_stream_alone(tmp_path, backbone_dir, ner_file, qa_file):
+    from mtlcli.training.streams import TaskStream
+    from mtlcli.training.trainer import Run
+
+    config = config_for(ner_file, qa_file, backbone=str(backbone_dir), output_dir=str(tmp_path / "run"))
+    run = Run(config, lambda kind, data: None, overwrite=True, resume=False)
+    stream = run.streams["ner"]
+    seen = []
+    hook = run.core.encoder.register_forward_hook(
+        lambda *args: seen.append((vars(stream).get("next_rows"), type(stream).next_rows)))
+    probe = TrainingProbe(run, "ner")
+    try:
+        assert "next_rows" not in vars(stream)  # never patched, not even between steps
+        probe.step()
+        probe.timed(3)
+    finally:
+        probe.close()
+        hook.remove()
+    assert seen and all(patched is None and method is TaskStream.next_rows for patched, method in seen)
+    assert run.step == run.global_step == 4  # train_step keeps the loop's counters
+    (repeat,) = probe.summary()["repeats"]
+    # what train_step reported for those three batches: the batch size (8 sentences, batch 4) and real tokens
+    assert repeat["batches"] == 3 and repeat["examples"] == 12
+    assert repeat["tokens"] == sum(batch["tokens"] for batch in probe.batches[1:]) > 0
+    assert not hasattr(Run, "_train_step")  # the private step the probe once called is gone

@@ -2,8 +2,9 @@
 of several backbones on the same inputs, and the joint model against one model per task on the same budget.
 
 Everything is measured through the real code paths, never a copy of them:
-  - a training step is the trainer's own `Run._train_step` (forward + backward + clip + optimizer step) on
-    the trainer's own batches: one batch of one task, as in the sampled step mode;
+  - a training step is the trainer's own `Run.train_step` (forward + backward + clip + optimizer step) on
+    the trainer's own batches: one batch of one task, as in the sampled step mode; tokens and examples are
+    what the step reports;
   - inference is `inference.forward_batches`, the batched forward pass behind validation, `mtl evaluate`
     and the predict commands (length-sorted batches, head outputs to numpy; decoding excluded);
   - accuracy and the single-task comparison are real `train()` runs, scored by the trainer's validation.

@@ -45,49 +45,39 @@ def parameters(run, tasks: list[str]) -> dict:
 
 
 class TrainingProbe:
-    """Runs and times the trainer's own step (`Run._train_step`) on batches of one task, counting the real
-    tokens, the examples and the encoder's forward passes of every step."""
+    """Runs and times the trainer's own step (`Run.train_step`) on batches of one task, counting what the step
+    reports (real tokens, examples) and the encoder's forward passes of every step."""
 
     def __init__(self, run, task: str):
         self.run, self.task = run, task
-        self.rows_per_batch: list[int] = []
+        self.batches: list[dict] = []  # per step: the task's {"loss", "tokens", "examples"} as train_step returns it
         self.passes = 0
         self.repeats: list[dict] = []
-        stream = run.streams[task]
-        take = stream.next_rows
-
-        def recording_next_rows():
-            rows = take()
-            self.rows_per_batch.append(len(rows))
-            return rows
-
-        stream.next_rows = recording_next_rows
         self.hook = run.core.encoder.register_forward_hook(self._count_pass)
 
     def _count_pass(self, *args) -> None:
         self.passes += 1
 
     def step(self) -> None:
-        self.run._train_step((self.task,), last=False)
-        self.run.step += 1
+        self.batches.append(self.run.train_step((self.task,), last=False)[self.task])
 
     def timed(self, steps: int, after_step: Callable[[], None] = lambda: None) -> None:
         device = self.run.accelerator.device
         sync(device)
-        tokens, batches, passes = self.run.epoch_totals["tokens"][self.task], len(self.rows_per_batch), self.passes
+        first, passes = len(self.batches), self.passes
         start = time.perf_counter()
         for _ in range(steps):
             self.step()
             after_step()
         sync(device)
         seconds = time.perf_counter() - start
-        self.repeats.append({"seconds": seconds, "tokens": self.run.epoch_totals["tokens"][self.task] - tokens,
-                             "examples": sum(self.rows_per_batch[batches:]), "batches": len(self.rows_per_batch) - batches,
+        batches = self.batches[first:]
+        self.repeats.append({"seconds": seconds, "tokens": sum(b["tokens"] for b in batches),
+                             "examples": sum(b["examples"] for b in batches), "batches": len(batches),
                              "encoder_passes": self.passes - passes})
 
     def close(self) -> None:
         self.hook.remove()
-        del self.run.streams[self.task].next_rows  # the class's own method again
 
     def summary(self) -> dict:
         repeats = self.repeats

@@ -250,10 +250,6 @@ class Run:
         self.global_step += 1
         return stats
 
-    def _train_step(self, tasks: tuple[str, ...], last: bool) -> None:
-        """The old private step (counters left to the caller): mtlcli/benchmark.py still calls it."""
-        self._step(tasks, {}, last)
-
     def _step(self, tasks: tuple[str, ...], rows: dict[str, list[int]], last: bool) -> dict[str, dict]:
         config, acc, totals = self.config, self.accelerator, self.epoch_totals
         losses, values, stats = {}, {}, {}
