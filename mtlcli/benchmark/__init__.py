@@ -5,8 +5,10 @@ Everything is measured through the real code paths, never a copy of them:
   - a training step is the trainer's own `Run.train_step` (forward + backward + clip + optimizer step) on
     the trainer's own batches: one batch of one task, as in the sampled step mode; tokens and examples are
     what the step reports;
-  - inference is `inference.forward_batches`, the batched forward pass behind validation, `mtl evaluate`
-    and the predict commands (length-sorted batches, head outputs to numpy; decoding excluded);
+  - inference is the prediction path of `mtl predict-*`: a copy of the model prepared as those commands
+    prepare theirs (`inference.invariant.prepare_for_inference`), and the task's own `predict` (tokenization +
+    batched forward + decoding) on raw inputs built from the validation examples, one call per request of
+    batch-size inputs;
   - accuracy and the single-task comparison are real `train()` runs, scored by the trainer's validation.
 
 Throughput counts real (non-pad) tokens. Timings are taken after warm-up steps; a figure is the median over

@@ -1,8 +1,9 @@
 """The speed probes: the trainer's own Run for one backbone, its training step timed on batches of one task,
-and its inference timed per batch size."""
+and its prediction path (a prepared copy of its model, the task's own predict) timed per batch size."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import tempfile
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..inputs import QaItem, TextItem
 from .machine import sync
 from .settings import Candidate, EventHandler, clamp_ids, phase
 
@@ -107,34 +109,99 @@ def measure_training(run, task: str, counts_: dict, name: str, on_event: EventHa
     return probe.summary()
 
 
-def measure_inference(run, task: str, counts_: dict, name: str, on_event: EventHandler) -> dict:
-    """Per batch size (1 and the config's): examples/s, tokens/s and p50/p95 latency per batch."""
+# raw inputs of the predict path, built from a labelled example (what `mtl predict-*` would be given)
+RAW_INPUTS = {
+    "ner": lambda ex: TextItem(" ".join(ex.tokens), ex.id),
+    "qa": lambda ex: QaItem(ex.question, ex.context, ex.id),
+    "cls": lambda ex: TextItem(ex.text, ex.id),
+}
+
+
+def inference_model(run, candidate: Candidate | None = None):
+    """The run's model as the predict commands use it: a copy prepared by `prepare_for_inference`
+    (batch-invariant Linear layers, inputs padded to width buckets, no pooler) without accelerate's
+    mixed-precision wrapper (predict autocasts itself). The copy has modules of its own but shares the run's
+    weights, so it costs no second set of weights and leaves the training model as it was. For a candidate
+    whose vocabulary is smaller than the tokenizer, ids above it become `candidate.clamp` before the encoder."""
+    import copy
+    import itertools
+
+    from ..inference.invariant import prepare_for_inference
+
+    core = run.core
+    shared = {id(tensor): tensor for tensor in itertools.chain(core.parameters(), core.buffers())}
+    model = run.accelerator.unwrap_model(copy.deepcopy(core, shared), keep_fp32_wrapper=False)
+    if candidate is not None and candidate.clamp is not None:
+        vocab, replacement = candidate.vocab_size, candidate.clamp
+
+        def clamp(module, args, kwargs):
+            ids = kwargs["input_ids"]
+            return args, kwargs | {"input_ids": ids.masked_fill(ids >= vocab, replacement)}
+
+        model.encoder.register_forward_pre_hook(clamp, with_kwargs=True)
+    return prepare_for_inference(model)
+
+
+def measure_inference(run, task: str, counts_: dict, name: str, on_event: EventHandler, model=None) -> dict:
+    """The prediction path, timed per batch size (1 and the config's): the first `infer_examples` validation
+    examples (training ones without validation data) become raw inputs (NER: the sentence's words joined by
+    spaces; QA: question and context; classification: the text), split into requests of `batch_size` inputs,
+    and each request is one call of the task's own `predict` (tokenization + batched forward + decoding to
+    entities, answer spans or label probabilities) on `model`, by default `inference_model(run)`: the model
+    prepared as the predict commands prepare theirs, with their autocast. Latency is per request, after one
+    untimed request; tokens are the real (non-pad) tokens the encoder ran on (QA: of every question window).
+    A task without raw inputs here (one registered outside mtl) times its `evaluate` per request on features
+    built beforehand (forward + decoding + scoring)."""
     import numpy as np
 
-    from ..inference.forward import forward_batches
+    from .. import tasks as registry
+    from ..devices import autocast_for
 
+    model = model if model is not None else inference_model(run)
+    definition = registry.get(task)
     td = run.data[task]
-    features = td.valid_features if td.valid_features is not None and len(td.valid_features) else td.train_features
-    inputs = features.first(counts_["infer_examples"])
-    model, device, autocast = run.core, run.accelerator.device, run.accelerator.autocast
+    examples = (td.valid or td.train)[: counts_["infer_examples"]]
+    device, mixed = str(run.accelerator.device), run.accelerator.mixed_precision
+    autocast = autocast_for(device, "fp32" if mixed == "no" else mixed)
     sizes = sorted({1, run.config.batch_size})
-    advance = phase(on_event, f"{name}: inference {task.upper()}", len(sizes) * len(inputs))
+    advance = phase(on_event, f"{name}: inference {task.upper()}", len(sizes) * len(examples))
+    masks: list = []
+
+    def count_tokens(module, args, kwargs) -> None:
+        masks.append(kwargs["attention_mask"])  # summed after the clock stops
+
     results = {}
     for batch_size in sizes:
-        for _ in forward_batches(model, task, inputs.first(batch_size), batch_size, device, autocast):
-            pass  # warm-up
-        latencies, tokens, examples = [], 0, 0
-        start = time.perf_counter()
-        for rows, _, lengths in forward_batches(model, task, inputs, batch_size, device, autocast):
-            latencies.append(time.perf_counter() - start)  # the outputs are on the CPU already: synchronized
-            tokens += int(lengths.sum())
-            examples += len(rows)
-            advance(len(rows))
-            start = time.perf_counter()
-        seconds = sum(latencies)
+        chunks = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
+        if task in RAW_INPUTS:
+            requests = [[RAW_INPUTS[task](ex) for ex in chunk] for chunk in chunks]
+            call = functools.partial(definition.predict, model, run.tokenizer, batch_size=batch_size, device=device,
+                                     autocast=autocast)
+        else:
+            requests = [(chunk, definition.evaluation_features(chunk, run.tokenizer, model.spec, [])) for chunk in chunks]
+            call = functools.partial(_evaluate, definition, model, batch_size=batch_size, device=device, autocast=autocast)
+        call(requests[0])  # warm-up
+        masks.clear()
+        latencies = []
+        counter = model.encoder.register_forward_pre_hook(count_tokens, with_kwargs=True)
+        try:
+            for request, chunk in zip(requests, chunks):
+                start = time.perf_counter()
+                call(request)  # decoded on the CPU: synchronized
+                latencies.append(time.perf_counter() - start)
+                advance(len(chunk))
+        finally:
+            counter.remove()
+        seconds, tokens = sum(latencies), sum(int(mask.sum()) for mask in masks)
         results[str(batch_size)] = {
-            "examples_per_s": examples / seconds, "tokens_per_s": tokens / seconds,
+            "examples_per_s": len(examples) / seconds, "tokens_per_s": tokens / seconds,
             "p50_ms": float(np.percentile(latencies, 50)) * 1000, "p95_ms": float(np.percentile(latencies, 95)) * 1000,
-            "batches": len(latencies), "examples": examples,
+            "batches": len(latencies), "examples": len(examples), "tokens": tokens,
+            "path": "predict" if task in RAW_INPUTS else "evaluate",
         }
     return results
+
+
+def _evaluate(definition, model, request: tuple, batch_size: int, device, autocast):
+    examples, features = request
+    return definition.evaluate(model, examples, features, batch_size, device, autocast, {})

@@ -120,9 +120,17 @@ def inference_table(result: dict) -> ReportTable:
     for size in sizes:
         columns += [Column(f"bs{size} ex/s", "max", "rate"), Column(f"bs{size} tok/s", "max", "rate"),
                     Column(f"bs{size} p50 ms", "min", "ms"), Column(f"bs{size} p95 ms", "min", "ms")]
-    table = ReportTable("Inference (forward pass to head outputs; latency per batch)", columns,
-                        caption=f"first {result['settings']['infer_examples']} validation inputs per task, length-sorted "
-                                f"batches as in `mtl evaluate`/predict; QA inputs are question windows")
+    evaluated = sorted({short(task) for m in result["models"] for task, per_size in m["inference"].items()
+                        if any(infer.get("path") == "evaluate" for infer in per_size.values())})
+    table = ReportTable(
+        "Inference (the predict path: tokenization + forward + decoding; latency per request)", columns,
+        caption=f"the first {result['settings']['infer_examples']} validation examples of each task as raw inputs "
+                f"(NER: the sentence's words joined by spaces; QA: question and context, every window of it runs; "
+                f"classification: the text), in requests of as many inputs as the batch size; each request is one "
+                f"call of the task's predict on the model prepared for inference as `mtl predict-*` prepares it "
+                f"(batch-invariant layers, width buckets); tok/s counts the real (non-pad) tokens the encoder ran on"
+                + (f"; {', '.join(evaluated)}: the task's evaluate on features built beforehand (forward + decoding "
+                   f"+ scoring, no tokenization)" if evaluated else ""))
     for task in result["settings"]["tasks"]:
         for model in result["models"]:
             values = [model["backbone"], short(task)]

@@ -10,7 +10,7 @@ from ..config import TrainConfig
 from ..errors import InputError
 from .compare import compare_single_task, train_and_evaluate
 from .machine import PeakMemory, busy_note, machine, release_memory
-from .probes import build_run, measure_inference, measure_training, parameters
+from .probes import build_run, inference_model, measure_inference, measure_training, parameters
 from .settings import (
     COMPARE_MODES,
     DEFAULT_TOKENIZER,
@@ -35,8 +35,10 @@ def measure_model(config: TrainConfig, candidate: Candidate, counts_: dict, work
         device = run.accelerator.device
         memory = PeakMemory(device)
         memory.reset()
-        inference = {task: measure_inference(run, task, counts_, name, on_event) for task in tasks}
+        model = inference_model(run, candidate)  # the run's weights, prepared as the predict commands do
+        inference = {task: measure_inference(run, task, counts_, name, on_event, model) for task in tasks}
         inference_peak, inference_start = memory.peak_mb(), memory.start_mb
+        del model
         memory.reset()
         training = {task: measure_training(run, task, counts_, name, on_event) for task in tasks}
         training_peak, training_start = memory.peak_mb(), memory.start_mb
@@ -71,8 +73,10 @@ def run_benchmark(base: TrainConfig, options: BenchmarkOptions, on_event: EventH
             notes.append("--accuracy/--compare with --random-init train encoders from random weights: their metrics "
                          "say nothing about the pretrained backbones")
         notes.append("training: one batch of one task per step (forward + backward + clip + AdamW step), real "
-                     "(non-pad) tokens; inference: batched forward to head outputs (decoding excluded), latency per "
-                     "batch; QA inputs are question windows")
+                     "(non-pad) tokens; inference: the predict path (the model prepared for inference as `mtl "
+                     "predict-*` prepares it; the task's predict: tokenization + forward + decoding) on raw validation "
+                     "inputs, latency per request of batch-size inputs; a QA input is a question with its context "
+                     "(every window of it runs)")
         from ..devices import resolve_device
 
         result["machine"] = machine(resolve_device(config.device))
