@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mtlcli import backbones
 from mtlcli.benchmark import BenchmarkOptions, TrainingProbe, csv_rows, run_benchmark
-from mtlcli.benchmark_report import markdown, tables
+from mtlcli.benchmark.report import markdown, tables
 from mtlcli.cli.benchmark import benchmark_command
 from mtlcli.config import resolve
 from mtlcli.errors import InputError
@@ -187,9 +187,9 @@ def test_a_training_step_runs_the_encoder_once_per_batch(tmp_path, backbone_dir,
     calls = []
     hook = run.core.encoder.register_forward_hook(lambda *args: calls.append(1))
     try:
-        run._train_step(("ner",), last=False)
+        run.train_step(("ner",))
         assert len(calls) == 1  # one batch of one task: one encoder pass, whatever the number of heads
-        run._train_step(("ner", "qa"), last=False)
+        run.train_step(("ner", "qa"))
         assert len(calls) == 3  # the joint step mode: one pass per task batch, never one per (batch, head)
     finally:
         hook.remove()
@@ -200,4 +200,92 @@ def test_a_training_step_runs_the_encoder_once_per_batch(tmp_path, backbone_dir,
         probe.close()
     summary = probe.summary()
     assert summary["encoder_passes_per_batch"] == 1.0 and summary["tokens_per_s"] > 0
-    assert "next_rows" not in vars(run.streams["qa"])  # the stream is left as it was
+
+
+def test_the_training_probe_runs_the_public_step_and_leaves_the_stream_alone(tmp_path, backbone_dir, ner_file, qa_file):
+    from mtlcli.training.streams import TaskStream
+    from mtlcli.training.trainer import Run
+
+    config = config_for(ner_file, qa_file, backbone=str(backbone_dir), output_dir=str(tmp_path / "run"))
+    run = Run(config, lambda kind, data: None, overwrite=True, resume=False)
+    stream = run.streams["ner"]
+    seen = []
+    hook = run.core.encoder.register_forward_hook(
+        lambda *args: seen.append((vars(stream).get("next_rows"), type(stream).next_rows)))
+    probe = TrainingProbe(run, "ner")
+    try:
+        assert "next_rows" not in vars(stream)  # never patched, not even between steps
+        probe.step()
+        probe.timed(3)
+    finally:
+        probe.close()
+        hook.remove()
+    assert seen and all(patched is None and method is TaskStream.next_rows for patched, method in seen)
+    assert run.step == run.global_step == 4  # train_step keeps the loop's counters
+    (repeat,) = probe.summary()["repeats"]
+    # what train_step reported for those three batches: the batch size (8 sentences, batch 4) and real tokens
+    assert repeat["batches"] == 3 and repeat["examples"] == 12
+    assert repeat["tokens"] == sum(batch["tokens"] for batch in probe.batches[1:]) > 0
+    assert not hasattr(Run, "_train_step")  # the private step the probe once called is gone
+
+
+def test_inference_times_the_predict_path_on_a_prepared_copy(monkeypatch, tmp_path, backbone_dir, ner_file, qa_file):
+    from mtlcli import tasks
+    from mtlcli.benchmark import measure_inference
+    from mtlcli.inference.invariant import InferenceLinear, InferenceModel
+    from mtlcli.inputs import QaItem, TextItem
+    from mtlcli.training.trainer import Run
+
+    config = config_for(ner_file, qa_file, backbone=str(backbone_dir), output_dir=str(tmp_path / "run"))
+    run = Run(config, lambda kind, data: None, overwrite=True, resume=False)
+    training = run.core.training
+    calls = {"ner": [], "qa": []}
+    for name, seen in calls.items():
+        def spy(model, tokenizer, inputs, *args, _predict=tasks.get(name).predict, _seen=seen, **options):
+            results = _predict(model, tokenizer, inputs, *args, **options)
+            _seen.append((model, list(inputs), results))
+            return results
+
+        monkeypatch.setattr(tasks.get(name), "predict", spy)
+    results = {task: measure_inference(run, task, {"infer_examples": 4}, "tiny", lambda kind, data: None)
+               for task in calls}
+    for task, per_size in results.items():
+        # per batch size one untimed request first; then 4 requests of 1 input (batch 1), 1 request of 4 (batch 4)
+        assert [len(inputs) for _, inputs, _ in calls[task]] == [1, 1, 1, 1, 1, 4, 4]
+        assert all(isinstance(model, InferenceModel) for model, _, _ in calls[task])  # prepared as predict does
+        assert per_size["1"]["batches"] == 4 and per_size["4"]["batches"] == 1
+        assert per_size["1"]["examples"] == per_size["4"]["examples"] == 4
+        assert per_size["1"]["tokens"] == per_size["4"]["tokens"] > 0  # real tokens, whatever the batching
+        assert per_size["4"]["path"] == "predict"
+    # raw inputs from the validation examples, decoded into predictions
+    assert calls["ner"][-1][1] == [TextItem(" ".join(ex.tokens), ex.id) for ex in run.data["ner"].valid[:4]]
+    assert calls["qa"][-1][1] == [QaItem(ex.question, ex.context, ex.id) for ex in run.data["qa"].valid[:4]]
+    assert all(len(result.tags) == len(result.words) for result in calls["ner"][-1][2])
+    assert all(isinstance(spans, list) for spans in calls["qa"][-1][2])  # the n-best answer spans of each question
+    # the run's model is left as it was: the prepared copy shares its weights, not its modules
+    prepared = calls["ner"][0][0]
+    assert prepared.encoder.embeddings.word_embeddings.weight is run.core.encoder.embeddings.word_embeddings.weight
+    assert not any(isinstance(module, InferenceLinear) for module in run.core.modules())
+    assert run.core.training == training
+
+
+def test_inference_clamps_ids_and_falls_back_to_evaluate(monkeypatch, tmp_path, backbone_dir, ner_file, qa_file):
+    from mtlcli import tasks
+    from mtlcli.benchmark import measure_inference, probes
+    from mtlcli.benchmark.settings import Candidate
+    from mtlcli.training.trainer import Run
+
+    config = config_for(ner_file, qa_file, backbone=str(backbone_dir), output_dir=str(tmp_path / "run"))
+    run = Run(config, lambda kind, data: None, overwrite=True, resume=False)
+    model = probes.inference_model(run, Candidate("small vocabulary", str(backbone_dir), vocab_size=20, clamp=1))
+    largest = []
+    model.encoder.register_forward_pre_hook(lambda m, args, kwargs: largest.append(int(kwargs["input_ids"].max())),
+                                            with_kwargs=True)
+    monkeypatch.delitem(probes.RAW_INPUTS, "qa")  # as for a task registered outside mtl
+    evaluated = []
+    evaluate = tasks.get("qa").evaluate
+    monkeypatch.setattr(tasks.get("qa"), "evaluate", lambda *args: evaluated.append(args[1]) or evaluate(*args))
+    result = measure_inference(run, "qa", {"infer_examples": 4}, "tiny", lambda kind, data: None, model)
+    assert result["4"]["path"] == "evaluate" and result["4"]["examples"] == 4 and result["4"]["tokens"] > 0
+    assert [len(examples) for examples in evaluated] == [1, 1, 1, 1, 1, 4, 4]
+    assert largest and max(largest) < 20  # ids beyond the vocabulary became id 1 before the encoder

@@ -86,7 +86,7 @@ def benchmark_command(
         batch_size=batch_size, epochs=epochs, lr=lr, device=device, precision=precision,
     ))
     from ..benchmark import COMPARE_MODES, BenchmarkOptions, csv_rows, run_benchmark
-    from ..benchmark_report import chart_png, markdown, to_csv
+    from ..benchmark.report import chart_png, markdown, to_csv
     from ..fileio import write_atomic
 
     if compare and compare not in COMPARE_MODES:
@@ -148,7 +148,7 @@ class BenchmarkView:
         if kind == "note":
             note(data["message"])
         elif kind == "machine":
-            from ..benchmark_report import machine_line
+            from ..benchmark.report import machine_line
 
             console.print(f"machine: {machine_line({'machine': data})}", highlight=False)
         elif kind == "phase":
@@ -174,7 +174,7 @@ def render(result: dict) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..benchmark_report import fmt, machine_line, tables
+    from ..benchmark.report import fmt, machine_line, tables
 
     console.print(f"\n[bold]machine[/]: {machine_line(result)}", highlight=False)
     for table in tables(result):

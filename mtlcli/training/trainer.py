@@ -31,11 +31,13 @@ from ..errors import InputError, Problem, TrainingInterrupted
 from ..model import build_model, save_model
 from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
-from .batching import collate, training_batches
-from .checkpoint import latest_valid_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .batching import collate
+from .checkpoint import latest_valid_checkpoint
 from .logs import MetricsLog
 from .optim import freeze_layers, linear_schedule, make_optimizer
+from .run_state import restore_run_state, save_run_state
 from .sampling import epoch_schedule
+from .streams import TaskStream
 from .weighting import gradient_cosines, last_shared_weight, make_weighting, pcgrad, task_gradients
 
 EventHandler = Callable[[str, dict], None]
@@ -50,36 +52,6 @@ class TrainResult:
     stopped_early: bool = False
     weights_checksum: list[int] = field(default_factory=list)  # one per process: equal when DDP stayed in sync
     is_main: bool = True  # False in the other processes of a multi-process run
-
-
-class TaskStream:
-    """Endless batches of one task: every pass over its data is a fresh shuffle from (seed, task, pass).
-
-    With several processes each global batch (batch_size × processes rows) is split between the ranks,
-    so a run on N processes sees the same examples per step as one process with N times the batch."""
-
-    def __init__(self, task: str, features, config: TrainConfig, rank: int = 0, world: int = 1):
-        self.task, self.features, self.config = task, features, config
-        self.rank, self.world = rank, world
-        self.passes, self.queue = 0, []
-
-    def batches_per_pass(self) -> int:
-        return math.ceil(len(self.features) / (self.config.batch_size * self.world))
-
-    def next_rows(self) -> list[int]:
-        if not self.queue:
-            rng = random.Random(f"{self.config.seed}/{self.task}/{self.passes}")
-            size = self.config.batch_size * self.world
-            batches = training_batches(self.features.lengths(), size, rng, self.config.group_by_length)
-            self.queue = [batch[self.rank :: self.world] or batch[:1] for batch in batches]
-            self.passes += 1
-        return self.queue.pop(0)
-
-    def state(self) -> dict:
-        return {"passes": self.passes, "queue": self.queue}
-
-    def restore(self, state: dict) -> None:
-        self.passes, self.queue = state["passes"], state["queue"]
 
 
 def prepare_output_dir(path: Path, overwrite: bool) -> None:
@@ -177,7 +149,7 @@ class Run:
         self.epoch_totals = self._fresh_totals()
         self.elapsed_before = 0.0
         if checkpoint:
-            self._restore(checkpoint)
+            restore_run_state(self, checkpoint)
         elif self.is_main:
             (self.output_dir / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
         on_event("start", {"tasks": list(self.data), "epochs": config.epochs, "steps_per_epoch": self.steps_per_epoch,
@@ -220,9 +192,7 @@ class Run:
             epoch_start = time.perf_counter()
             totals = self.epoch_totals
             while self.step < len(schedule):
-                self._train_step(schedule[self.step], last=self.step + 1 == len(schedule))
-                self.step += 1
-                self.global_step += 1
+                self.train_step(schedule[self.step], last=self.step + 1 == len(schedule))
                 elapsed = time.perf_counter() - epoch_start
                 progress = {
                     "epoch": self.epoch + 1, "step": self.step, "steps": len(schedule),
@@ -238,11 +208,11 @@ class Run:
                     self.log.step(progress)
                 if self._stop_requested(interrupted):
                     self.elapsed_before = time.perf_counter() - started
-                    path = self._checkpoint()
+                    path = save_run_state(self)
                     raise TrainingInterrupted(self.output_dir, path)
                 if config.save_every and self.global_step % config.save_every == 0 and self.step < len(schedule):
                     self.elapsed_before = time.perf_counter() - started
-                    self._checkpoint()
+                    save_run_state(self)
             train_loss = {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]}
             record = {"epoch": self.epoch + 1, "train_loss": train_loss,
                       "task_mix": dict(totals["loss_counts"]),  # batches trained per task this epoch
@@ -253,7 +223,7 @@ class Run:
             self.epoch, self.step = self.epoch + 1, 0
             self.epoch_totals = self._fresh_totals()
             self.elapsed_before = time.perf_counter() - started
-            self._checkpoint()
+            save_run_state(self)
             if stop:
                 result.stopped_early = True
                 self.on_event("stopped", {"epoch": self.epoch, "patience": config.patience})
@@ -264,19 +234,33 @@ class Run:
                               "wall_time_s": time.perf_counter() - started})
         return result
 
-    def _train_step(self, tasks: tuple[str, ...], last: bool) -> None:
+    def train_step(self, tasks: tuple[str, ...], rows: dict[str, list[int]] | None = None,
+                   last: bool = False) -> dict[str, dict]:
+        """One training step, the loop's own: forward and backward of one batch of each task in `tasks`
+        (`rows[task]`, rows of the task's training features; by default the next batch of its stream), then
+        the optimizer step when this step closes a grad_accum window or is the epoch's `last`.
+        Advances `step` and `global_step`; the loss is counted in the epoch's totals.
+        Returns per task {"loss": float, "tokens": real (non-pad) tokens, "examples": rows in the batch}."""
+        stats = self._step(tasks, rows or {}, last)
+        self.step += 1
+        self.global_step += 1
+        return stats
+
+    def _step(self, tasks: tuple[str, ...], rows: dict[str, list[int]], last: bool) -> dict[str, dict]:
         config, acc, totals = self.config, self.accelerator, self.epoch_totals
-        losses, values = {}, {}
+        losses, values, stats = {}, {}, {}
         for task in tasks:
             stream = self.streams[task]
-            batch = collate(stream.features, stream.next_rows(), task, self.pad_id)
+            batch_rows = rows[task] if task in rows else stream.next_rows()
+            batch = collate(stream.features, batch_rows, task, self.pad_id)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             with acc.autocast():
                 losses[task] = self.model(task, **batch)["loss"]
             values[task] = losses[task].item()
+            stats[task] = {"loss": values[task], "tokens": int(batch["attention_mask"].sum()), "examples": len(batch_rows)}
             totals["loss_sums"][task] += values[task]
             totals["loss_counts"][task] += 1
-            totals["tokens"][task] += int(batch["attention_mask"].sum())
+            totals["tokens"][task] += stats[task]["tokens"]
         monitor = config.interference_every and (self.global_step + 1) % config.interference_every == 0
         grads = None
         if config.pcgrad or monitor:
@@ -306,6 +290,7 @@ class Run:
             self.optimizer.zero_grad(set_to_none=True)
             self.weighting.step()
         self.weighting.observe(values)  # after the step: a window's weights come from earlier windows only
+        return stats
 
     def _stop_requested(self, interrupted: list) -> bool:
         """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""
@@ -349,67 +334,6 @@ class Run:
             stop = broadcast_object_list([stop])[0]
         acc.wait_for_everyone()
         return stop
-
-    # ------------------------------------------------------------------ checkpoints
-    def _checkpoint(self) -> Path | None:
-        acc = self.accelerator
-        position = {
-            "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
-            "streams": {task: stream.state() for task, stream in self.streams.items()},
-            "best": self.best, "epochs_without_gain": self.epochs_without_gain, "history": self.history,
-            "epoch_totals": {k: dict(v) for k, v in self.epoch_totals.items()},
-            "elapsed_s": self.elapsed_before, "log_bytes": self.log.size() if self.log else 0,
-        }
-        # each rank's stream position and RNG differ: they are gathered into the one checkpoint
-        per_rank = {"streams": position.pop("streams"), "rng": rng_state()}
-        gathered = [per_rank]
-        if acc.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            gathered = gather_object([per_rank])
-        path = None
-        if self.is_main:
-            trainer_state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                             "ranks": [{"rng": g["rng"]} for g in gathered],
-                             "weighting": {"module": self.weighting.state_dict(), **self.weighting.extra_state()},
-                             "pcgrad_rng": self.pcgrad_rng.get_state()}
-            if acc.scaler is not None:
-                trainer_state["scaler"] = acc.scaler.state_dict()
-            position["ranks"] = [g["streams"] for g in gathered]
-            path = save_checkpoint(self.output_dir, self.global_step, self.core, trainer_state, position,
-                                   self.config.keep_checkpoints)
-            self.on_event("checkpoint", {"path": str(path), "step": self.global_step})
-        acc.wait_for_everyone()
-        return path
-
-    def _restore(self, checkpoint: Path) -> None:
-        acc = self.accelerator
-        weights, trainer_state, position = load_checkpoint(checkpoint)
-        if len(position["ranks"]) != acc.num_processes:
-            raise InputError(Problem(str(checkpoint), "", f"saved by {len(position['ranks'])} process(es), "
-                                                          f"resumed with {acc.num_processes}: use the same number"))
-        self.core.load_state_dict(weights)
-        self.optimizer.load_state_dict(trainer_state["optimizer"])
-        self.scheduler.load_state_dict(trainer_state["scheduler"])
-        self.weighting.load_state_dict(trainer_state["weighting"]["module"])
-        self.weighting.load_extra_state(trainer_state["weighting"])
-        self.pcgrad_rng.set_state(trainer_state["pcgrad_rng"])
-        if acc.scaler is not None and "scaler" in trainer_state:
-            acc.scaler.load_state_dict(trainer_state["scaler"])
-        for task, state in position["ranks"][acc.process_index].items():
-            self.streams[task].restore(state)
-        set_rng_state(trainer_state["ranks"][acc.process_index]["rng"])
-        self.epoch, self.step, self.global_step = position["epoch"], position["step"], position["global_step"]
-        self.best, self.epochs_without_gain = position["best"], position["epochs_without_gain"]
-        self.history, self.elapsed_before = position["history"], position["elapsed_s"]
-        totals = self._fresh_totals()
-        for key, values in position["epoch_totals"].items():
-            totals[key].update(values)
-        self.epoch_totals = totals
-        if self.log:
-            self.log.restore(position["log_bytes"], self.history)
-        self.on_event("resumed", {"checkpoint": str(checkpoint), "epoch": self.epoch + 1, "step": self.step,
-                                  "global_step": self.global_step})
 
     def _weights_checksums(self) -> list[int]:
         """A CRC of every weight on each rank: DDP keeps the ranks identical, and this shows it."""

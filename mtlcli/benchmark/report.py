@@ -1,5 +1,5 @@
 """`mtl benchmark` results as tables (rendered by the CLI with Rich, or as Markdown for a README), CSV and a PNG
-bar chart. Pure functions of the result dict of `benchmark.run_benchmark`: nothing here measures or prints.
+bar chart. Pure functions of the result dict of `run_benchmark`: nothing here measures or prints.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from . import tasks as registry
+from .. import tasks as registry
 
 
 def short(task: str) -> str:
@@ -120,9 +120,17 @@ def inference_table(result: dict) -> ReportTable:
     for size in sizes:
         columns += [Column(f"bs{size} ex/s", "max", "rate"), Column(f"bs{size} tok/s", "max", "rate"),
                     Column(f"bs{size} p50 ms", "min", "ms"), Column(f"bs{size} p95 ms", "min", "ms")]
-    table = ReportTable("Inference (forward pass to head outputs; latency per batch)", columns,
-                        caption=f"first {result['settings']['infer_examples']} validation inputs per task, length-sorted "
-                                f"batches as in `mtl evaluate`/predict; QA inputs are question windows")
+    evaluated = sorted({short(task) for m in result["models"] for task, per_size in m["inference"].items()
+                        if any(infer.get("path") == "evaluate" for infer in per_size.values())})
+    table = ReportTable(
+        "Inference (the predict path: tokenization + forward + decoding; latency per request)", columns,
+        caption=f"the first {result['settings']['infer_examples']} validation examples of each task as raw inputs "
+                f"(NER: the sentence's words joined by spaces; QA: question and context, every window of it runs; "
+                f"classification: the text), in requests of as many inputs as the batch size; each request is one "
+                f"call of the task's predict on the model prepared for inference as `mtl predict-*` prepares it "
+                f"(batch-invariant layers, width buckets); tok/s counts the real (non-pad) tokens the encoder ran on"
+                + (f"; {', '.join(evaluated)}: the task's evaluate on features built beforehand (forward + decoding "
+                   f"+ scoring, no tokenization)" if evaluated else ""))
     for task in result["settings"]["tasks"]:
         for model in result["models"]:
             values = [model["backbone"], short(task)]
@@ -244,7 +252,7 @@ def chart_png(result: dict) -> bytes:
     --compare the joint model against the single-task models; with --accuracy the metrics."""
     import numpy as np
 
-    from .plots import _figure, _png
+    from ..plots import _figure, _png
 
     tasks = result["settings"]["tasks"]
     names = [m["backbone"] for m in result["models"]]

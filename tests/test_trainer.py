@@ -1,0 +1,52 @@
+"""The trainer's step: the public `Run.train_step`, and what happens around the optimizer step."""
+
+import pytest
+import torch
+
+from mtlcli.config import resolve
+from mtlcli.training.batching import collate
+from mtlcli.training.trainer import Run
+
+
+def make_run(backbone_dir, tmp_path, ner_file, qa_file, *settings, events=None):
+    config = resolve([], [f'backbone="{backbone_dir}"', f'output_dir="{tmp_path / "run"}"', 'cache_dir=""',
+                          "precision=fp32", "batch_size=2", "lr=1e-3", "max_length=32", "qa_max_length=48",
+                          "doc_stride=16", "head_dropout=0.0", "encoder_dropout=0.0", "warmup_ratio=0.0",
+                          f'ner_train="{ner_file}"', f'qa_train="{qa_file}"', *settings])
+    return Run(config, (lambda kind, data: events.append((kind, data))) if events is not None else (lambda *a: None),
+               overwrite=True, resume=False)
+
+
+def batch_loss(run, task, rows):
+    stream = run.streams[task]
+    batch = collate(stream.features, rows, task, run.pad_id)
+    with torch.no_grad():
+        return run.core(task, **batch)["loss"].item()
+
+
+def test_train_step_trains_one_batch_per_task_and_reports_it(backbone_dir, tmp_path, ner_file, qa_file):
+    run = make_run(backbone_dir, tmp_path, ner_file, qa_file, "step_mode=joint")
+    rows = {"ner": [0, 1], "qa": [2]}
+    expected = {task: batch_loss(run, task, r) for task, r in rows.items()}
+    before = run.core.heads["ner"].weight.detach().clone()
+    stats = run.train_step(("ner", "qa"), rows=rows)
+    assert (run.step, run.global_step) == (1, 1)
+    assert set(stats) == {"ner", "qa"}
+    for task, r in rows.items():
+        assert stats[task]["loss"] == pytest.approx(expected[task], rel=1e-5)  # no dropout: the same loss
+        assert stats[task]["examples"] == len(r)
+        assert stats[task]["tokens"] == sum(len(run.streams[task].features.input_ids[i]) for i in r)
+    assert not torch.equal(run.core.heads["ner"].weight, before)  # grad_accum 1: the optimizer stepped
+    assert run.streams["ner"].passes == 0  # given rows: the stream is left alone
+    stats = run.train_step(("ner",))  # no rows: the task's own stream
+    assert run.streams["ner"].passes == 1 and set(stats) == {"ner"} and run.global_step == 2
+    assert run.epoch_totals["loss_counts"] == {"ner": 2, "qa": 1}
+
+
+def test_the_loop_steps_through_train_step(backbone_dir, tmp_path, ner_file, qa_file):
+    run = make_run(backbone_dir, tmp_path, ner_file, qa_file, "epochs=1")
+    calls = []
+    step = run.train_step
+    run.train_step = lambda tasks, rows=None, last=False: calls.append(tasks) or step(tasks, rows, last)
+    run.fit()
+    assert len(calls) == run.steps_per_epoch and run.global_step == run.steps_per_epoch
