@@ -477,7 +477,8 @@ def predict_cls_command(
     if items is None:
         console.print("Type a text and press Enter; Ctrl-D quits.")
         while (line := prompt("text")) is not None:
-            render_cls([_text_item(line)], predictor.cls([line]), top_k, output, out)
+            if line.strip():  # a blank line has nothing to classify (as predict-ner)
+                render_cls([_text_item(line)], predictor.cls([line]), top_k, output, out)
         return
     render_cls(items, predictor.cls([item.text for item in items]), top_k, output, out)
 
