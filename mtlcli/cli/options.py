@@ -62,3 +62,28 @@ PrecisionOption = Annotated[Precision | None, typer.Option(
 # ------------------------------------------------------------------------ output
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
+# predict-*: --format takes the formats of the task (mtlcli.render_predictions), --json/--jsonl are shorthands
+FORMAT_HELP = "auto: {pretty} on a terminal, jsonl otherwise."
+JsonFormatOption = Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON array on stdout.")]
+JsonlFormatOption = Annotated[bool, typer.Option("--jsonl", help="Same as --format jsonl: one JSON object per input.")]
+
+
+def format_option(task: str):
+    """The --format option of `predict-{task}`: its choices are the formats the task can be shown in."""
+    from ..render_predictions import formats, pretty_description
+
+    choice = Literal[tuple(formats(task))]
+    return Annotated[choice, typer.Option("--format", help=FORMAT_HELP.format(pretty=pretty_description(task)))]
+
+
+# ------------------------------------------------------------------------ predict-* inputs
+InputFormat = Literal["text", "jsonl"]
+TextsArgument = Annotated[list[str] | None, typer.Argument(help="Texts to process; none: --file or stdin.",
+                                                           show_default=False)]
+TextFileOption = Annotated[str | None, typer.Option("--file", "-f", help="Read texts from this file, one per line "
+                                                    "('-': stdin).", show_default=False)]
+InputFormatOption = Annotated[InputFormat, typer.Option(help="text: one text per line; jsonl: {\"text\", \"id\"?} "
+                                                        "objects.")]
+QuantizeOption = Annotated[bool, typer.Option("--quantize", help="Dynamic int8 weights (CPU): faster than fp32, less "
+                                              "accurate, and batching can move its scores; see "
+                                              "benchmarks/results/predict_speed.md.")]
