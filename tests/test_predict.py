@@ -319,6 +319,16 @@ def test_interactive_mode_on_a_terminal(model_dir, monkeypatch):
     assert "Paris is in France."[answers[2]["start"]:answers[2]["end"]] == answers[2]["answer"]
 
 
+def test_interactive_classification_skips_blank_lines(model_dir, monkeypatch):
+    """A blank line at the prompt (Enter pressed once too often) gives no prediction, as in predict-ner."""
+    import mtlcli.cli.predict as command
+
+    monkeypatch.setattr(command, "stdin_is_terminal", lambda: True)
+    result = run("predict-cls", model_dir, "--format", "jsonl", input="Steve Jobs\n\n   \nthe dog jumps\n\t\n")
+    assert [o["text"] for o in jsonl(result)] == ["Steve Jobs", "the dog jumps"]
+    assert result.stderr.count("text>") == 6  # every line was read at the prompt, and Ctrl-D once more
+
+
 def test_quantized_model_still_gives_exact_offsets(eager_model_dir):
     objs = jsonl(run("predict-ner", eager_model_dir, *TRICKY, "--quantize"))
     for text, obj in zip(TRICKY, objs):

@@ -12,7 +12,21 @@ import typer
 
 from ..errors import InputError
 from ..render import console, note, print_json
-from .common import FileOption, PresetOption, SetOption, data_overrides, handle_errors
+from .common import data_overrides, handle_errors
+from .options import (
+    BatchSizeOption,
+    ClsTrainOption,
+    ClsValidOption,
+    JsonOption,
+    NerTrainOption,
+    NerValidOption,
+    PrecisionOption,
+    PresetOption,
+    QaTrainOption,
+    QaValidOption,
+    SetOption,
+    TrainDeviceOption,
+)
 
 EXAMPLES = """
 Examples:
@@ -45,12 +59,12 @@ def benchmark_command(
     preset: PresetOption = [],
     set_: SetOption = [],
     tasks: Annotated[str | None, typer.Option(help="Comma list of tasks, e.g. ner,qa (default: the tasks given data, else ner,qa on the bundled demo data).")] = None,
-    ner_train: FileOption = None,
-    ner_valid: FileOption = None,
-    qa_train: FileOption = None,
-    qa_valid: FileOption = None,
-    cls_train: FileOption = None,
-    cls_valid: FileOption = None,
+    ner_train: NerTrainOption = None,
+    ner_valid: NerValidOption = None,
+    qa_train: QaTrainOption = None,
+    qa_valid: QaValidOption = None,
+    cls_train: ClsTrainOption = None,
+    cls_valid: ClsValidOption = None,
     random_init: Annotated[bool, typer.Option("--random-init", help="Build each backbone from its config, random weights: speed only, works offline (shipped configs for distilbert/bert/roberta/bert-large).")] = False,
     tokenizer: Annotated[str | None, typer.Option(help="With --random-init: the one tokenizer for every backbone (default: minilm, BERT's uncased WordPiece).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Short sequences, few steps, a tiny training budget: a sub-minute smoke test.")] = False,
@@ -60,17 +74,20 @@ def benchmark_command(
     repeats: Annotated[int | None, typer.Option(help="Timed repeats; figures are their median (default 5; --quick 3).")] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps per repeat (default 3; --quick 2).")] = None,
     infer_examples: Annotated[int | None, typer.Option(help="Inputs per task timed at each inference batch size (default 64; --quick 16).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Training batch, also the second inference batch size (default: the preset's).")] = None,
+    batch_size: BatchSizeOption = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs of the --accuracy / --compare training runs.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the preset's).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
-    precision: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the full results as one JSON object on stdout.")] = False,
+    device: TrainDeviceOption = None,
+    precision: PrecisionOption = None,
+    json_output: JsonOption = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print one CSV row per measured model on stdout.")] = False,
     out: Annotated[str | None, typer.Option("--out", "-o", help="Write benchmark.json, benchmark.csv and benchmark.md (tables for a README) here.")] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG bar chart of the results here.")] = None,
 ) -> None:
-    """Compare backbones on the same inputs: parameters, training and inference speed, memory, accuracy."""
+    """Compare backbones on the same inputs: parameters, training and inference speed, memory, accuracy.
+
+    Inference is timed at batch size 1 and at --batch-size.
+    """
     from ..config import resolve
 
     if json_output and csv_output:

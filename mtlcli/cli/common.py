@@ -1,20 +1,16 @@
-"""What every command shares: options that build a TrainConfig, and turning errors into exit codes."""
+"""What every command shares: turning errors into exit codes, and the flags that build a TrainConfig.
+
+The shared option declarations are in mtlcli.cli.options."""
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import Annotated, Optional
 
 import typer
 
 from ..errors import InputError, TrainingInterrupted, WorkError
 from ..render import console, error, problems_table
-
-PresetOption = Annotated[list[str], typer.Option("--preset", "-p", help="Preset name or TOML path; repeat to compose left to right.")]
-SetOption = Annotated[list[str], typer.Option("--set", help="Override one config key: --set lr=3e-4 (repeatable).")]
-BackboneOption = Annotated[Optional[str], typer.Option(help="Local model directory, alias (minilm, distilbert, bert, roberta) or Hub id.")]
-FileOption = Annotated[Optional[str], typer.Option()]
 
 
 def debug_enabled() -> bool:

@@ -9,8 +9,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..render import title, confusion_table, console, fmt, note, print_json, tagged_text
+from ..render import confusion_table, console, fmt, note, print_json, tagged_text, title
 from .common import handle_errors
+from .options import (
+    ClsFileOption,
+    DeviceOption,
+    InferenceBatchOption,
+    JsonOption,
+    MaxAnswerLengthOption,
+    ModelArgument,
+    NerFileOption,
+    PrecisionOption,
+    QaFileOption,
+    SkipBadOption,
+)
 
 EXAMPLES = """
 Examples:
@@ -19,7 +31,7 @@ Examples:
 
   mtl evaluate runs/demo/best-ner --ner @demo/wikigold_valid.conll --strict --show-errors 5
 
-  mtl evaluate runs/demo/last --suite          # the seed's 5 NER + 5 QA cases
+  mtl evaluate runs/demo/last --suite          # the built-in 5 NER + 5 QA validation cases
 
   mtl evaluate runs/demo/last --qa dev.json --json | jq .qa.f1
 """
@@ -29,21 +41,21 @@ STATUS_SYMBOLS = {"pass": "✅", "partial": "⚠️ ", "fail": "❌"}
 
 @handle_errors
 def evaluate_command(
-    model_dir: Annotated[str, typer.Argument(metavar="MODEL_DIR", help="A saved mtl model directory (e.g. runs/x/last).")],
-    ner: Annotated[Optional[str], typer.Option("--ner", help="Labelled NER file (CoNLL columns or JSONL).")] = None,
-    qa: Annotated[Optional[str], typer.Option("--qa", help="Labelled QA file (SQuAD v1.1 JSON, CSV or JSONL).")] = None,
-    cls: Annotated[Optional[str], typer.Option("--cls", help="Labelled classification file (CSV/TSV/JSONL).")] = None,
-    suite: Annotated[bool, typer.Option("--suite", help="Run the seed's 5 NER + 5 QA validation cases.")] = False,
+    model_dir: ModelArgument,
+    ner: NerFileOption = None,
+    qa: QaFileOption = None,
+    cls: ClsFileOption = None,
+    suite: Annotated[bool, typer.Option("--suite", help="Run the built-in 5 NER + 5 QA validation cases.")] = False,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write predictions, metrics.json and plots here.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="NER: seqeval strict mode (IOB2) instead of conlleval's default.")] = False,
     show_errors: Annotated[int, typer.Option("--show-errors", metavar="N", help="Show the N examples with the most errors per task.")] = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics object as JSON on stdout.")] = False,
-    device: Annotated[str, typer.Option(help="cpu, cuda[:N], mps or auto.")] = "cpu",
-    precision: Annotated[str, typer.Option(help="fp32 (exact, default), bf16 or fp16 (GPU) autocast.")] = "fp32",
-    batch_size: Annotated[int, typer.Option(help="Rows per forward pass (does not change any prediction).")] = 32,
+    json_output: JsonOption = False,
+    device: DeviceOption = "cpu",
+    precision: PrecisionOption = "fp32",
+    batch_size: InferenceBatchOption = 32,
     n_best: Annotated[int, typer.Option(help="QA: start/end candidates searched per window.")] = 20,
-    max_answer_length: Annotated[Optional[int], typer.Option(help="QA: longest answer in tokens (default: the model's).")] = None,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Drop malformed records and say how many.")] = False,
+    max_answer_length: MaxAnswerLengthOption = None,
+    skip_bad: SkipBadOption = False,
 ) -> None:
     """Score a model with the standard metrics (seqeval, official SQuAD v1.1 EM/F1, sklearn)."""
     from ..errors import InputError
@@ -169,7 +181,7 @@ def render_suite(cases, summary: dict) -> None:
         rows = [case for case in cases if case.task == task]
         if not rows:
             continue
-        table = Table(title=f"validation suite: {title(task)} (the seed's cases)", title_justify="left")
+        table = Table(title=f"validation suite: {title(task)} (the built-in cases)", title_justify="left")
         for column in ("", "case", "sentence" if task == "ner" else "question", "expected", "predicted", "detail"):
             table.add_column(column)
         for case in rows:

@@ -11,7 +11,9 @@ from .. import __version__
 from .benchmark import benchmark_command
 from .evaluate import evaluate_command
 from .export import export_command
-from .predict import predict_cls_command, predict_ner_command, predict_qa_command
+from .predict_cls import predict_cls_command
+from .predict_ner import predict_ner_command
+from .predict_qa import predict_qa_command
 from .prepare import prepare_command
 from .train import train_command
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
 from rich.table import Table
 
-from ..render import title, console, print_json
-from .common import BackboneOption, FileOption, PresetOption, SetOption, data_overrides, handle_errors
+from ..render import console, print_json, title
+from .common import data_overrides, handle_errors
+from .options import (
+    BackboneOption,
+    ClsTrainOption,
+    ClsValidOption,
+    JsonOption,
+    NerTrainOption,
+    NerValidOption,
+    PresetOption,
+    QaTrainOption,
+    QaValidOption,
+    SetOption,
+    SkipBadOption,
+)
 
 
 @handle_errors
@@ -16,14 +26,14 @@ def prepare_command(
     preset: PresetOption = [],
     set_: SetOption = [],
     backbone: BackboneOption = None,
-    ner_train: FileOption = None,
-    ner_valid: FileOption = None,
-    qa_train: FileOption = None,
-    qa_valid: FileOption = None,
-    cls_train: FileOption = None,
-    cls_valid: FileOption = None,
-    skip_bad: Annotated[bool | None, typer.Option("--skip-bad", help="Drop malformed records and say how many.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON lines on stdout.")] = False,
+    ner_train: NerTrainOption = None,
+    ner_valid: NerValidOption = None,
+    qa_train: QaTrainOption = None,
+    qa_valid: QaValidOption = None,
+    cls_train: ClsTrainOption = None,
+    cls_valid: ClsValidOption = None,
+    skip_bad: SkipBadOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Validate data files, tokenize them and cache the features, with a summary table.
 

@@ -9,8 +9,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..errors import InputError
-from ..render import title, console, metrics_table, note, print_json
-from .common import BackboneOption, FileOption, PresetOption, SetOption, data_overrides, handle_errors
+from ..render import console, metrics_table, note, print_json, title
+from .common import data_overrides, handle_errors
+from .options import (
+    BackboneOption,
+    BatchSizeOption,
+    ClsTrainOption,
+    ClsValidOption,
+    JsonOption,
+    NerTrainOption,
+    NerValidOption,
+    PrecisionOption,
+    PresetOption,
+    QaTrainOption,
+    QaValidOption,
+    SetOption,
+    SkipBadOption,
+    TrainDeviceOption,
+)
 
 EXAMPLES = """
 Examples:
@@ -32,27 +48,27 @@ def train_command(
     preset: PresetOption = [],
     set_: SetOption = [],
     backbone: BackboneOption = None,
-    ner_train: FileOption = None,
-    ner_valid: FileOption = None,
-    qa_train: FileOption = None,
-    qa_valid: FileOption = None,
-    cls_train: FileOption = None,
-    cls_valid: FileOption = None,
+    ner_train: NerTrainOption = None,
+    ner_valid: NerValidOption = None,
+    qa_train: QaTrainOption = None,
+    qa_valid: QaValidOption = None,
+    cls_train: ClsTrainOption = None,
+    cls_valid: ClsValidOption = None,
     epochs: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: BatchSizeOption = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     step_mode: Annotated[Optional[str], typer.Option(help="sampled (one task per step) or joint (every task per step).")] = None,
     sampling: Annotated[Optional[str], typer.Option(help="round_robin, proportional, temperature:T or annealed.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
+    device: TrainDeviceOption = None,
+    precision: PrecisionOption = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o")] = None,
-    skip_bad: Annotated[Optional[bool], typer.Option("--skip-bad", help="Drop malformed records and say how many.")] = None,
+    skip_bad: SkipBadOption = None,
     overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output directory.")] = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run directory from its last checkpoint.")] = None,
     save_every: Annotated[Optional[int], typer.Option(help="Also save a resumable checkpoint every N steps.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and stop.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the final result as JSON on stdout.")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Train one shared encoder on every task given data (NER, QA, classification)."""
     from ..backbones import OFFLINE_HINT, is_hub_id
