@@ -12,10 +12,11 @@ reads them and finds the same numbers. The engine never prints: it reports throu
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import tasks
 from .devices import PRECISIONS, autocast_for, resolve_device, resolve_precision
@@ -118,12 +119,20 @@ def evaluate_model(
         data[task] = result.examples
     on_event("data", {task: len(examples) for task, examples in data.items()})
 
-    from .model import load_model
+    from .inference.onnx_model import is_onnx_export
 
-    device = resolve_device(device)
-    precision = resolve_precision(precision, device)
-    autocast = autocast_for(device, precision)
-    model, tokenizer = load_model(model_dir, device)
+    if is_onnx_export(model_dir):  # run by onnxruntime
+        from .inference.predictor import load_onnx_export
+
+        model, tokenizer, precision = load_onnx_export(model_dir, device, "auto" if precision == "fp32" else precision)
+        device, autocast = "cpu", contextlib.nullcontext
+    else:
+        from .model import load_model
+
+        device = resolve_device(device)
+        precision = resolve_precision(precision, device)
+        autocast = autocast_for(device, precision)
+        model, tokenizer = load_model(model_dir, device)
     spec = model.spec
     report.metrics |= {"device": device, "precision": precision}
     on_event("loaded", {"device": device, "precision": precision, "tasks": spec.tasks})

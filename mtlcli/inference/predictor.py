@@ -9,6 +9,8 @@ Each task (mtlcli.tasks) decodes its own outputs; the predictor only loads, prep
 
 from __future__ import annotations
 
+import contextlib
+
 from .. import tasks
 from ..devices import autocast_for, resolve_device, resolve_precision
 from ..errors import InputError
@@ -37,6 +39,21 @@ def missing_task_message(task: str, have: list[str]) -> str:
     return f"this model has no {tasks.get(task).title} head (its tasks: {names})"
 
 
+def load_onnx_export(directory, device: str, precision: str):
+    """(model, tokenizer, precision) of an ONNX export, run by onnxruntime on the CPU (no torch needed)."""
+    from transformers import AutoTokenizer
+
+    from .onnx_model import OnnxModel
+
+    if device not in ("auto", "cpu"):
+        raise InputError(f"{directory} is an ONNX export, run by onnxruntime on the CPU: use --device cpu or auto")
+    quantized = OnnxModel.quantization(directory)
+    if precision not in ("auto", "fp32"):
+        raise InputError(f"{directory} is an ONNX export with {quantized or 'fp32'} weights: --precision {precision} "
+                         "does not apply (export with --quantize int8 for int8)")
+    return OnnxModel(directory), AutoTokenizer.from_pretrained(str(directory)), quantized or "fp32"
+
+
 class Predictor:
     """A model directory loaded once, answering any number of inputs in length-sorted batches.
 
@@ -47,7 +64,18 @@ class Predictor:
                  batch_size: int | None = None, batch_invariant: bool = True, block_rows: int | None = None):
         from ..model import load_model
         from .invariant import BLOCK_ROWS, prepare_for_inference
+        from .onnx_model import is_onnx_export
 
+        self.batch_size = batch_size
+        self.batch_invariant = batch_invariant
+        if is_onnx_export(directory):
+            if quantize:
+                raise InputError("--quantize quantizes a PyTorch model; an ONNX export is quantized when exported "
+                                 "(mtl export --format onnx --quantize int8)")
+            self.model, self.tokenizer, self.precision = load_onnx_export(directory, device, precision)
+            self.device, self.quantized, self.autocast = "cpu", self.precision == "int8", contextlib.nullcontext
+            self.spec = self.model.spec
+            return
         self.device = resolve_device(device)
         if quantize and self.device != "cpu":
             raise InputError("--quantize (dynamic int8) runs on the CPU only: add --device cpu")
@@ -58,9 +86,7 @@ class Predictor:
             quantize_int8(model)
         # bitwise the same results with any batch size (with --quantize: the activation scales stay per batch)
         self.model = prepare_for_inference(model, batch_invariant, block_rows or BLOCK_ROWS)
-        self.batch_invariant = batch_invariant
         self.autocast = autocast_for(self.device, self.precision)
-        self.batch_size = batch_size
         self.spec = self.model.spec
 
     def require(self, task: str) -> None:
