@@ -50,3 +50,19 @@ def test_the_loop_steps_through_train_step(backbone_dir, tmp_path, ner_file, qa_
     run.train_step = lambda tasks, rows=None, last=False: calls.append(tasks) or step(tasks, rows, last)
     run.fit()
     assert len(calls) == run.steps_per_epoch and run.global_step == run.steps_per_epoch
+
+
+def test_runs_with_different_precisions_in_one_process_need_no_private_accelerate_api(
+        backbone_dir, tmp_path, ner_file, qa_file, monkeypatch):
+    from accelerate.state import AcceleratorState
+
+    def private(*args, **kwargs):
+        raise AssertionError("AcceleratorState._reset_state is private accelerate API")
+
+    monkeypatch.setattr(AcceleratorState, "_reset_state", staticmethod(private))
+    x, w = torch.randn(2, 4), torch.randn(3, 4)
+    for precision, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        run = make_run(backbone_dir, tmp_path / precision, ner_file, qa_file, f"precision={precision}")
+        with run.autocast():
+            assert torch.nn.functional.linear(x, w).dtype == dtype
+        assert run.train_step(("ner",))["ner"]["loss"] > 0

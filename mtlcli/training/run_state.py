@@ -33,8 +33,8 @@ def save_run_state(run) -> Path | None:
                          "ranks": [{"rng": g["rng"]} for g in gathered],
                          "weighting": {"module": run.weighting.state_dict(), **run.weighting.extra_state()},
                          "pcgrad_rng": run.pcgrad_rng.get_state()}
-        if acc.scaler is not None:
-            trainer_state["scaler"] = acc.scaler.state_dict()
+        if run.scaler is not None:
+            trainer_state["scaler"] = run.scaler.state_dict()
         position["ranks"] = [g["streams"] for g in gathered]
         path = save_checkpoint(run.output_dir, run.global_step, run.core, trainer_state, position,
                                run.config.keep_checkpoints)
@@ -55,8 +55,8 @@ def restore_run_state(run, checkpoint: Path) -> None:
     run.weighting.load_state_dict(trainer_state["weighting"]["module"])
     run.weighting.load_extra_state(trainer_state["weighting"])
     run.pcgrad_rng.set_state(trainer_state["pcgrad_rng"])
-    if acc.scaler is not None and "scaler" in trainer_state:
-        acc.scaler.load_state_dict(trainer_state["scaler"])
+    if run.scaler is not None and "scaler" in trainer_state:
+        run.scaler.load_state_dict(trainer_state["scaler"])
     for task, state in position["ranks"][acc.process_index].items():
         run.streams[task].restore(state)
     set_rng_state(trainer_state["ranks"][acc.process_index]["rng"])
