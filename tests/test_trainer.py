@@ -66,3 +66,45 @@ def test_runs_with_different_precisions_in_one_process_need_no_private_accelerat
         with run.autocast():
             assert torch.nn.functional.linear(x, w).dtype == dtype
         assert run.train_step(("ner",))["ner"]["loss"] > 0
+
+
+def record_gradients_at_the_optimizer_step(run, params):
+    """The gradients the optimizer steps with (after fp16 unscaling), flattened, one entry per step."""
+    seen = []
+
+    def record(optimizer, args, kwargs):
+        seen.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]))
+
+    run.optimizer.optimizer.register_step_pre_hook(record)
+    return seen
+
+
+def conflicting_batches(run, params):
+    """Rows of an NER and a QA batch whose gradients on `params` conflict (so PCGrad changes their sum),
+    and those gradients. The tiny model's gradients are nearly orthogonal: the sign is searched for."""
+    from mtlcli.training.weighting import task_gradients
+
+    for ner in ([0, 1], [2, 3], [4, 5], [6, 7]):
+        for qa in ([0, 1], [2, 3], [4, 5], [6, 7]):
+            rows = {"ner": ner, "qa": qa}
+            losses = {task: run.core(task, **collate(run.streams[task].features, r, task, run.pad_id))["loss"]
+                      for task, r in rows.items()}
+            grads = task_gradients(losses, params)
+            if torch.dot(grads["ner"], grads["qa"]) < 0:
+                return rows, grads
+    pytest.fail("no conflicting NER and QA batches")
+
+
+def test_pcgrad_correction_survives_the_fp16_loss_scale(backbone_dir, tmp_path, ner_file, qa_file):
+    from mtlcli.training.weighting import pcgrad
+
+    run = make_run(backbone_dir, tmp_path, ner_file, qa_file, "step_mode=joint", "pcgrad=true", "max_grad_norm=0")
+    # fp16 AMP needs a GPU; its GradScaler works the same on a CPU
+    run.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    shared = [p for p in run.core.encoder.parameters() if p.requires_grad]
+    rows, grads = conflicting_batches(run, shared)
+    expected = pcgrad(grads, torch.Generator().set_state(run.pcgrad_rng.get_state()))
+    seen = record_gradients_at_the_optimizer_step(run, shared)
+    run.train_step(("ner", "qa"), rows=rows, last=True)
+    assert len(seen) == 1
+    torch.testing.assert_close(seen[0], expected, rtol=1e-4, atol=1e-7)

@@ -7,7 +7,7 @@ from torch import nn
 from mtlcli.config import resolve
 from mtlcli.errors import InputError
 from mtlcli.training.optim import freeze_layers, make_optimizer
-from mtlcli.training.weighting import DynamicWeightAverage, GradNorm, Uncertainty, pcgrad
+from mtlcli.training.weighting import DynamicWeightAverage, GradNorm, Uncertainty, pcgrad, pcgrad_projections
 
 
 def regression_tasks(noise: dict[str, float], steps: int, weighting, seed: int = 0):
@@ -94,7 +94,12 @@ def test_dwa_over_step_windows_follows_the_same_formula_and_resumes():
 
 
 def test_pcgrad_projects_conflicting_gradients():
-    g = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([-1.0, 1.0])}
+    g = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([-1.0, 1.0])}  # a·b = −1: they conflict
+    projected = pcgrad_projections(g, torch.Generator().manual_seed(0))
+    # by hand: a − (a·b/|b|²)·b = (1, 0) + ½·(−1, 1); b − (b·a/|a|²)·a = (−1, 1) + (1, 0)
+    assert torch.allclose(projected["a"], torch.tensor([0.5, 0.5]))
+    assert torch.allclose(projected["b"], torch.tensor([0.0, 1.0]))
+    assert torch.dot(projected["a"], g["b"]) >= 0 and torch.dot(projected["b"], g["a"]) >= 0  # conflict gone
     assert torch.allclose(pcgrad(g, torch.Generator().manual_seed(0)), torch.tensor([0.5, 1.5]))
     agreeing = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 1.0])}
     assert torch.allclose(pcgrad(agreeing, torch.Generator()), torch.tensor([2.0, 1.0]))

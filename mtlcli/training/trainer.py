@@ -272,8 +272,11 @@ class Run:
         total = total / config.grad_accum
         acc.backward(self.scaler.scale(total) if self.scaler else total)
         if config.pcgrad:
-            # replace this step's summed shared gradient by the projected one
+            # replace this step's summed shared gradient by the projected one; .grad holds the fp16-scaled
+            # gradient (unscaled only before the optimizer step), so the correction gets the same scale
             correction = (pcgrad(grads, self.pcgrad_rng) - torch.stack(list(grads.values())).sum(0)) / config.grad_accum
+            if self.scaler:
+                correction = self.scaler.scale(correction)
             offset = 0
             for param in shared:
                 size = param.numel()
