@@ -108,3 +108,20 @@ def test_pcgrad_correction_survives_the_fp16_loss_scale(backbone_dir, tmp_path, 
     run.train_step(("ner", "qa"), rows=rows, last=True)
     assert len(seen) == 1
     torch.testing.assert_close(seen[0], expected, rtol=1e-4, atol=1e-7)
+
+
+def test_a_skipped_fp16_step_leaves_the_learned_task_weights_alone(backbone_dir, tmp_path, ner_file, qa_file):
+    run = make_run(backbone_dir, tmp_path, ner_file, qa_file, "weighting=uncertainty")
+    run.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    overflow = run.core.heads["ner"].bias.register_hook(lambda grad: grad * float("inf"))  # what fp16 overflow gives
+    log_vars = {t: p.detach().clone() for t, p in run.weighting.log_vars.items()}
+    head = run.core.heads["ner"].weight.detach().clone()
+    run.train_step(("ner",), rows={"ner": [0, 1]}, last=True)
+    assert run.scaler.get_scale() == 2.0**9  # the scaler saw the overflow and skipped the step
+    assert torch.equal(run.core.heads["ner"].weight, head) and run.scheduler.last_epoch == 0
+    for task, value in log_vars.items():
+        assert torch.equal(run.weighting.log_vars[task].detach(), value)  # not stepped ...
+        assert run.weighting.log_vars[task].grad is None  # ... and nothing left for the next step
+    overflow.remove()
+    run.train_step(("ner",), rows={"ner": [0, 1]}, last=True)
+    assert not torch.equal(run.weighting.log_vars["ner"].detach(), log_vars["ner"])  # a good step moves them

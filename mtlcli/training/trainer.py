@@ -288,10 +288,12 @@ class Run:
                 self.scaler.unscale_(self.optimizer)  # clipping and the step see the true gradients
             if config.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-            if self._optimizer_step():  # not after an fp16 overflow: the schedule waits too
+            if self._optimizer_step():
                 self.scheduler.step()
+                self.weighting.step()
+            else:  # fp16 overflow: the schedule and the learned task weights wait too, their gradients dropped
+                self.weighting.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
-            self.weighting.step()
         self.weighting.observe(values)  # after the step: a window's weights come from earlier windows only
         return stats
 
