@@ -65,6 +65,30 @@ def test_gradnorm_equalises_gradient_norms():
     assert sum(weighting.weights().values()) == pytest.approx(2)
 
 
+def test_gradnorm_accumulates_its_gradients_over_micro_steps():
+    """With grad_accum > 1 the weights step once per window: every micro-step's GradNorm gradient counts."""
+    torch.manual_seed(0)
+    shared = nn.Linear(4, 8)
+    heads = nn.ModuleDict({t: nn.Linear(8, 1) for t in ("a", "b")})
+
+    def losses():
+        x = torch.randn(16, 4)
+        return {t: nn.functional.mse_loss(heads[t](shared(x)), x.sum(1, keepdim=True) * (i + 1))
+                for i, t in enumerate(("a", "b"))}
+
+    first, second = losses(), losses()
+    weighting = GradNorm(["a", "b"], {"a": 1, "b": 1})
+    weighting.combine(first, shared.weight)
+    alone = {t: p.grad.clone() for t, p in weighting.task_weights.items()}
+    other = GradNorm(["a", "b"], {"a": 1, "b": 1})
+    other.initial_losses.copy_(weighting.initial_losses)
+    other.combine(second, shared.weight)
+    weighting.combine(second, shared.weight)
+    for t, p in weighting.task_weights.items():
+        assert alone[t] != 0 and other.task_weights[t].grad != 0
+        torch.testing.assert_close(p.grad, alone[t] + other.task_weights[t].grad)
+
+
 def test_dwa_follows_its_formula():
     dwa = DynamicWeightAverage(["ner", "qa"], {"ner": 1, "qa": 1}, temperature=2.0)
     assert dwa.weights() == {"ner": 1.0, "qa": 1.0}

@@ -105,8 +105,9 @@ class GradNorm(Weighting):
         target = (norms.mean() * inverse_rate**self.alpha).detach()
         objective = (norms - target).abs().sum()
         grads = torch.autograd.grad(objective, [self.task_weights[t] for t in self.tasks], retain_graph=True)
-        for t, grad in zip(self.tasks, grads):
-            self.task_weights[t].grad = grad
+        for t, grad in zip(self.tasks, grads):  # accumulated like .grad: a grad_accum window steps once
+            weight = self.task_weights[t]
+            weight.grad = grad if weight.grad is None else weight.grad + grad
 
     def step(self):
         super().step()
