@@ -46,6 +46,33 @@ def test_interrupted_run_resumes_to_bit_identical_weights(backbone_dir, tmp_path
     assert len(list_checkpoints(run)) == 2  # keep_checkpoints
 
 
+class Crash(Exception):
+    """The process dies (kill -9, power cut) right after a checkpoint."""
+
+
+def crash_after_checkpoint(step_number):
+    def on_event(kind, data):
+        if kind == "checkpoint" and data["step"] == step_number:
+            raise Crash
+    return on_event
+
+
+def test_a_checkpoint_inside_a_grad_accum_window_resumes_to_bit_identical_weights(backbone_dir, tmp_path, ner_file,
+                                                                                    qa_file):
+    def accumulating(out):
+        return resolve([], settings(backbone_dir, out, ner_file, qa_file) + ["grad_accum=2", "epochs=2",
+                                                                               "weighting=uncertainty"])
+
+    train(accumulating(tmp_path / "straight"))
+    run = tmp_path / "crashed"
+    with pytest.raises(Crash):  # save_every=3: the checkpoint holds one micro-step of a two-step window
+        train(accumulating(run), crash_after_checkpoint(3))
+    assert latest_valid_checkpoint(run)[0].name == "step-00000003"
+    train(resume_config(run), resume=True)
+    expected, got = weights(tmp_path / "straight"), weights(run)
+    assert all((expected[k] == got[k]).all() for k in expected)
+
+
 def test_torn_checkpoint_is_reported_and_never_loaded(backbone_dir, tmp_path, ner_file, qa_file):
     run = tmp_path / "run"
     train(resolve([], settings(backbone_dir, run, ner_file, qa_file) + ["epochs=1"]))
