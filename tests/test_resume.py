@@ -90,3 +90,49 @@ def test_torn_checkpoint_is_reported_and_never_loaded(backbone_dir, tmp_path, ne
 def test_resume_needs_a_run_directory(tmp_path):
     with pytest.raises(InputError, match="train_config.toml missing"):
         resume_config(tmp_path)
+
+
+def snapshot(root):
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def test_a_copied_run_directory_resumes_in_place_from_any_working_directory(backbone_dir, tmp_path, ner_file, qa_file,
+                                                                             monkeypatch):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from mtlcli.cli.main import app
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    shutil.copy(ner_file, project / "data" / "ner.conll")
+    shutil.copy(qa_file, project / "data" / "qa.json")
+    monkeypatch.chdir(project)  # every path relative to where the run starts
+    relative = [f'backbone="{backbone_dir}"', 'output_dir="runs/x"', 'cache_dir="cache"', "precision=fp32",
+                "batch_size=2", "max_length=32", "qa_max_length=48", "doc_stride=16", "epochs=2", "save_every=3",
+                'ner_train="data/ner.conll"', 'ner_valid="data/ner.conll"', 'qa_train="data/qa.json"']
+    with pytest.raises(Crash):
+        train(resolve([], relative), crash_after_checkpoint(3))
+    original = project / "runs" / "x"
+    before = snapshot(original)
+    copy = tmp_path / "elsewhere" / "y"
+    shutil.copytree(original, copy)
+    cwd = tmp_path / "somewhere-else"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(app, ["train", "--resume", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert (copy / "last" / "model.safetensors").is_file()
+    assert (copy / "metrics.jsonl").read_text().count('"type": "epoch"') == 2
+    assert snapshot(original) == before  # nothing written to the directory it was copied from
+    assert not any(cwd.iterdir())  # nor anything relative to the working directory (run, feature cache)
+
+
+def test_resume_names_the_missing_data_file(tmp_path):
+    from mtlcli.config import to_toml
+
+    config = resolve([], [f'ner_train="{tmp_path / "moved.conll"}"'])
+    (tmp_path / "train_config.toml").write_text(to_toml(config))
+    with pytest.raises(InputError, match=r"ner_train.*moved\.conll"):
+        resume_config(tmp_path)

@@ -27,7 +27,7 @@ from .. import tasks
 from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
 from ..devices import autocast_for, resolve_device, resolve_precision
-from ..errors import InputError, Problem, TrainingInterrupted
+from ..errors import InputError, TrainingInterrupted
 from ..model import build_model, save_model
 from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
@@ -36,12 +36,12 @@ from .checkpoint import latest_valid_checkpoint
 from .logs import MetricsLog
 from .optim import freeze_layers, linear_schedule, make_optimizer
 from .run_state import restore_run_state, save_run_state
+from .rundir import CONFIG_FILE, portable_config, prepare_output_dir, resume_config  # noqa: F401 (resume_config: API)
 from .sampling import epoch_schedule
 from .streams import TaskStream
 from .weighting import gradient_cosines, last_shared_weight, make_weighting, pcgrad, task_gradients
 
 EventHandler = Callable[[str, dict], None]
-CONFIG_FILE = "train_config.toml"
 
 
 @dataclass
@@ -52,22 +52,6 @@ class TrainResult:
     stopped_early: bool = False
     weights_checksum: list[int] = field(default_factory=list)  # one per process: equal when DDP stayed in sync
     is_main: bool = True  # False in the other processes of a multi-process run
-
-
-def prepare_output_dir(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise InputError(Problem(str(path), "", "output directory is not empty; pass --overwrite, --resume it, or choose another --output-dir"))
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def resume_config(run_dir: str | Path) -> TrainConfig:
-    """The configuration a run was started with (its train_config.toml)."""
-    from ..config import resolve
-
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(Problem(str(path), "", "not a training run directory (train_config.toml missing)"))
-    return resolve([str(path)])
 
 
 def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None, overwrite: bool = False,
@@ -81,6 +65,8 @@ class Run:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
+        # absolute local paths, as train_config.toml records them: `--resume` works from any directory
+        config = portable_config(config)
         self.config, self.on_event = config, on_event
         self.output_dir = Path(config.output_dir)
         if not config.tasks():
