@@ -44,7 +44,7 @@ def train_command(
     seed: Annotated[Optional[int], typer.Option()] = None,
     step_mode: Annotated[Optional[str], typer.Option(help="sampled (one task per step) or joint (every task per step).")] = None,
     sampling: Annotated[Optional[str], typer.Option(help="round_robin, proportional, temperature:T or annealed.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o")] = None,
     skip_bad: Annotated[Optional[bool], typer.Option("--skip-bad", help="Drop malformed records and say how many.")] = None,
