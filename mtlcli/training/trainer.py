@@ -84,6 +84,11 @@ class Run:
         self.is_main = self.accelerator.is_main_process
         if not self.is_main:  # one process speaks for all
             self.on_event = on_event = lambda kind, data: None
+        if ":" in device:  # cuda:N; accelerate trains on the current GPU, or in DDP on one GPU per process
+            if self.accelerator.num_processes == 1:
+                torch.cuda.set_device(device)
+            else:
+                on_event("warning", {"message": f"device {device} ignored: each process of the run uses its own GPU"})
         for problem in torn:
             on_event("warning", {"message": f"{problem}; using the previous checkpoint {checkpoint.name}"})
         if self.is_main and not resume:
