@@ -300,13 +300,21 @@ def parse_slice(text: str) -> slice:
     return slice(int(start) if start else None, int(stop) if stop else None)
 
 
+# TOML basic strings: these by their short escapes, other control characters as \uXXXX
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _toml_string(value: str) -> str:
+    return '"' + "".join(_TOML_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " or c == "\x7f" else c) for c in value) + '"'
+
+
 def to_toml(config: TrainConfig) -> str:
     lines = []
     for key, value in config.to_dict().items():
         if isinstance(value, bool):
             rendered = "true" if value else "false"
         elif isinstance(value, str):
-            rendered = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            rendered = _toml_string(value)
         else:
             rendered = repr(value)
         lines.append(f"{key} = {rendered}")

@@ -136,3 +136,17 @@ def test_resume_names_the_missing_data_file(tmp_path):
     (tmp_path / "train_config.toml").write_text(to_toml(config))
     with pytest.raises(InputError, match=r"ner_train.*moved\.conll"):
         resume_config(tmp_path)
+
+
+def test_train_config_toml_keeps_any_description(tmp_path):
+    import tomllib
+
+    from mtlcli.config import to_toml
+
+    description = 'two lines\nand a\ttab, a "quote", a back\\slash, \r\b\f and \x01 \x1f \x7f é'
+    config = resolve([], [f'ner_train="{tmp_path / "ner.conll"}"'])
+    config.description = description
+    assert tomllib.loads(to_toml(config))["description"] == description
+    (tmp_path / "ner.conll").write_text("Paris B-LOC\n")
+    (tmp_path / "train_config.toml").write_text(to_toml(config), encoding="utf-8")
+    assert resume_config(tmp_path).description == description  # what --resume reads back
