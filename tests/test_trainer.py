@@ -125,3 +125,15 @@ def test_a_skipped_fp16_step_leaves_the_learned_task_weights_alone(backbone_dir,
     overflow.remove()
     run.train_step(("ner",), rows={"ner": [0, 1]}, last=True)
     assert not torch.equal(run.weighting.log_vars["ner"].detach(), log_vars["ner"])  # a good step moves them
+
+
+@pytest.mark.parametrize("settings, warned", [(("epochs=2",), True), (("epochs=1",), True), (("epochs=3",), False),
+                                              (("epochs=2", "dwa_period=4"), False)])
+def test_dwa_over_too_few_epochs_says_its_weights_stay_at_one(backbone_dir, tmp_path, ner_file, qa_file, settings,
+                                                              warned):
+    events = []
+    make_run(backbone_dir, tmp_path, ner_file, qa_file, "weighting=dwa", *settings, events=events)
+    messages = [data["message"] for kind, data in events if kind == "warning"]
+    assert bool(messages) == warned
+    if warned:
+        assert "dwa_period" in messages[0] and "epoch" in messages[0]

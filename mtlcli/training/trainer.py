@@ -124,6 +124,11 @@ class Run:
         lambdas = {task: config.setting(task, "lambda") for task in self.data}
         self.weighting = make_weighting(config.weighting, list(self.data), lambdas, config.weighting_lr,
                                         config.gradnorm_alpha, config.dwa_temperature, config.dwa_period).to(acc.device)
+        if config.weighting == "dwa" and not config.dwa_period and config.epochs <= 2:
+            # DWA's first weights come from the loss ratio of epochs 1 and 2, so they could steer epoch 3 at the earliest
+            on_event("warning", {"message": f"weighting=dwa compares the losses of the last two epochs: in a run of "
+                                            f"{config.epochs} epoch(s) every task weight stays 1; set dwa_period=N to "
+                                            f"compare windows of N steps instead"})
         if acc.num_processes > 1 and (config.weighting == "gradnorm" or config.pcgrad):
             raise InputError("gradnorm and pcgrad edit gradients after DDP has reduced them: run them in one process")
         self.shared_layer = last_shared_weight(self.core.encoder)
