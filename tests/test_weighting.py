@@ -6,7 +6,6 @@ from torch import nn
 
 from mtlcli.config import resolve
 from mtlcli.errors import InputError
-from mtlcli.training.optim import freeze_layers, make_optimizer
 from mtlcli.training.weighting import DynamicWeightAverage, GradNorm, Uncertainty, pcgrad, pcgrad_projections
 
 
@@ -136,26 +135,6 @@ def test_joint_only_options_are_config_errors():
     assert resolve([], ["weighting=gradnorm", "step_mode=joint"]).weighting == "gradnorm"
     with pytest.raises(InputError, match="weighting"):
         resolve([], ["weighting=magic"])
-
-
-def test_layer_lr_decay_and_freezing(backbone_dir):
-    from mtlcli.backbones import load_encoder
-    from mtlcli.model import MultiTaskModel
-    from mtlcli.spec import ModelSpec
-
-    model = MultiTaskModel(ModelSpec("tiny", {}, ["ner"], labels={"ner": ["O", "B-X"]}), load_encoder(str(backbone_dir), dropout=0.3))
-    assert model.encoder.config.hidden_dropout_prob == 0.3
-    optimizer = make_optimizer(model, lr=1e-3, weight_decay=0.01, layer_lr_decay=0.5)
-    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
-    named = dict(model.named_parameters())
-    assert lr_of[id(named["heads.ner.weight"])] == pytest.approx(1e-3)
-    assert lr_of[id(named["encoder.encoder.layer.1.output.dense.weight"])] == pytest.approx(5e-4)
-    assert lr_of[id(named["encoder.encoder.layer.0.output.dense.weight"])] == pytest.approx(2.5e-4)
-    assert lr_of[id(named["encoder.embeddings.word_embeddings.weight"])] == pytest.approx(1.25e-4)
-    freeze_layers(model, 1)
-    assert not named["encoder.embeddings.word_embeddings.weight"].requires_grad
-    assert not named["encoder.encoder.layer.0.output.dense.weight"].requires_grad
-    assert named["encoder.encoder.layer.1.output.dense.weight"].requires_grad
 
 
 @pytest.mark.parametrize("weighting", ["uncertainty", "gradnorm", "dwa"])
