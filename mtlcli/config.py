@@ -6,6 +6,7 @@ Only the standard library is imported here so that `--dry-run` and bad-usage err
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -228,8 +229,8 @@ def validate(config: TrainConfig) -> None:
         bad("step_mode", f"must be one of {', '.join(STEP_MODES)}, got '{config.step_mode}'")
     if config.precision not in PRECISIONS:
         bad("precision", f"must be one of {', '.join(PRECISIONS)}, got '{config.precision}'")
-    if config.device not in DEVICES:
-        bad("device", f"must be one of {', '.join(DEVICES)}, got '{config.device}'")
+    if config.device not in DEVICES and not re.fullmatch(r"cuda:[0-9]+", config.device):  # cuda:N: GPU number N
+        bad("device", f"must be one of {', '.join(DEVICES)} or cuda:N, got '{config.device}'")
     if config.weighting not in WEIGHTINGS:
         bad("weighting", f"must be one of {', '.join(WEIGHTINGS)}, got '{config.weighting}'")
     if config.eval_strategy not in EVAL_STRATEGIES:
@@ -299,13 +300,21 @@ def parse_slice(text: str) -> slice:
     return slice(int(start) if start else None, int(stop) if stop else None)
 
 
+# TOML basic strings: these by their short escapes, other control characters as \uXXXX
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _toml_string(value: str) -> str:
+    return '"' + "".join(_TOML_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " or c == "\x7f" else c) for c in value) + '"'
+
+
 def to_toml(config: TrainConfig) -> str:
     lines = []
     for key, value in config.to_dict().items():
         if isinstance(value, bool):
             rendered = "true" if value else "false"
         elif isinstance(value, str):
-            rendered = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            rendered = _toml_string(value)
         else:
             rendered = repr(value)
         lines.append(f"{key} = {rendered}")

@@ -53,16 +53,7 @@ def model_dir(backbone_dir, tmp_path_factory):
                                           for t, g in NER_SENTENCES))
     result = mtl.train(backbone=str(backbone_dir), ner_train=str(ner), qa_train=str(qa), cls_train=str(cls), epochs=1,
                        output_dir=str(data / "run"), cache_dir="", qa_max_length=64, doc_stride=24)
-    _reset_accelerate()
     return result.output_dir / "last"
-
-
-def _reset_accelerate():
-    """accelerate keeps its precision in a process-wide singleton: leave it clean for other test modules."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 @pytest.fixture(scope="module")

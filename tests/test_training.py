@@ -85,3 +85,13 @@ def test_a_backbone_saved_in_half_precision_trains_with_fp32_weights(backbone_di
     assert AutoModel.from_pretrained(half).dtype == torch.float16  # what transformers 5 gives by default
     assert {p.dtype for p in load_encoder(str(half)).parameters()} == {torch.float32}
     assert {p.dtype for p in load_encoder(str(half), random_init=True).parameters()} == {torch.float32}
+
+
+def test_a_numbered_gpu_is_a_valid_device():
+    from mtlcli.errors import InputError
+
+    assert resolve([], ["device=cuda:1"]).device == "cuda:1"  # as predict and evaluate take it
+    assert resolve([], ["device=cuda:0"]).device == "cuda:0"
+    for bad in ("cuda:", "cuda:x", "cuda:-1", "cuda:1:2", "gpu"):
+        with pytest.raises(InputError, match="device"):
+            resolve([], [f"device={bad}"])

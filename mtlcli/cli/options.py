@@ -23,7 +23,7 @@ SetOption = Annotated[list[str], typer.Option("--set", help="Override one config
 BackboneOption = Annotated[str | None, typer.Option(help="Local model directory, alias (minilm, distilbert, bert, "
                                                     "roberta) or Hub id.")]
 BatchSizeOption = Annotated[int | None, typer.Option(help="Examples per training step (default: the preset's).")]
-TrainDeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
+TrainDeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 
 # ------------------------------------------------------------------------ data files
 # the formats each reader takes (mtlcli.data.readers)

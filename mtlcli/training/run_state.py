@@ -20,8 +20,8 @@ def save_run_state(run) -> Path | None:
         "epoch_totals": {k: dict(v) for k, v in run.epoch_totals.items()},
         "elapsed_s": run.elapsed_before, "log_bytes": run.log.size() if run.log else 0,
     }
-    # each rank's stream position and RNG differ: they are gathered into the one checkpoint
-    per_rank = {"streams": position.pop("streams"), "rng": rng_state()}
+    # each rank's stream position, RNG and task-weight gradients differ: they are gathered into the one checkpoint
+    per_rank = {"streams": position.pop("streams"), "rng": rng_state(), "weighting_grads": _grads(run.weighting)}
     gathered = [per_rank]
     if acc.num_processes > 1:
         from accelerate.utils import gather_object
@@ -30,17 +30,26 @@ def save_run_state(run) -> Path | None:
     path = None
     if run.is_main:
         trainer_state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                         "ranks": [{"rng": g["rng"]} for g in gathered],
+                         "ranks": [{"rng": g["rng"], "weighting_grads": g["weighting_grads"]} for g in gathered],
                          "weighting": {"module": run.weighting.state_dict(), **run.weighting.extra_state()},
-                         "pcgrad_rng": run.pcgrad_rng.get_state()}
-        if acc.scaler is not None:
-            trainer_state["scaler"] = acc.scaler.state_dict()
+                         "pcgrad_rng": run.pcgrad_rng.get_state(),
+                         "grads": _grads(run.core)}
+        if run.scaler is not None:
+            trainer_state["scaler"] = run.scaler.state_dict()
         position["ranks"] = [g["streams"] for g in gathered]
         path = save_checkpoint(run.output_dir, run.global_step, run.core, trainer_state, position,
                                run.config.keep_checkpoints)
         run.on_event("checkpoint", {"path": str(path), "step": run.global_step})
     acc.wait_for_everyone()
     return path
+
+
+def _grads(module) -> dict:
+    """The gradients accumulated so far in a grad_accum window (none at its end): a checkpoint taken inside
+    one must carry them. DDP reduces the model's at every backward, so every rank holds the same ones; the
+    learned task weights' are reduced only at the step, so each rank's are kept. fp16 gradients are scaled
+    by the scaler's current scale, which is saved with them."""
+    return {name: p.grad.detach().cpu() for name, p in module.named_parameters() if p.grad is not None}
 
 
 def restore_run_state(run, checkpoint: Path) -> None:
@@ -55,11 +64,16 @@ def restore_run_state(run, checkpoint: Path) -> None:
     run.weighting.load_state_dict(trainer_state["weighting"]["module"])
     run.weighting.load_extra_state(trainer_state["weighting"])
     run.pcgrad_rng.set_state(trainer_state["pcgrad_rng"])
-    if acc.scaler is not None and "scaler" in trainer_state:
-        acc.scaler.load_state_dict(trainer_state["scaler"])
+    rank = trainer_state["ranks"][acc.process_index]
+    for module, grads in ((run.core, trainer_state.get("grads", {})), (run.weighting, rank.get("weighting_grads", {}))):
+        params = dict(module.named_parameters())
+        for name, grad in grads.items():
+            params[name].grad = grad.to(params[name].device, params[name].dtype)
+    if run.scaler is not None and "scaler" in trainer_state:
+        run.scaler.load_state_dict(trainer_state["scaler"])
     for task, state in position["ranks"][acc.process_index].items():
         run.streams[task].restore(state)
-    set_rng_state(trainer_state["ranks"][acc.process_index]["rng"])
+    set_rng_state(rank["rng"])
     run.epoch, run.step, run.global_step = position["epoch"], position["step"], position["global_step"]
     run.best, run.epochs_without_gain = position["best"], position["epochs_without_gain"]
     run.history, run.elapsed_before = position["history"], position["elapsed_s"]

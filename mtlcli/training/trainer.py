@@ -26,8 +26,8 @@ import torch
 from .. import tasks
 from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
-from ..devices import resolve_device, resolve_precision
-from ..errors import InputError, Problem, TrainingInterrupted
+from ..devices import autocast_for, resolve_device, resolve_precision
+from ..errors import InputError, TrainingInterrupted
 from ..model import build_model, save_model
 from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
@@ -36,12 +36,12 @@ from .checkpoint import latest_valid_checkpoint
 from .logs import MetricsLog
 from .optim import freeze_layers, linear_schedule, make_optimizer
 from .run_state import restore_run_state, save_run_state
+from .rundir import CONFIG_FILE, portable_config, prepare_output_dir, resume_config  # noqa: F401 (resume_config: API)
 from .sampling import epoch_schedule
 from .streams import TaskStream
 from .weighting import gradient_cosines, last_shared_weight, make_weighting, pcgrad, task_gradients
 
 EventHandler = Callable[[str, dict], None]
-CONFIG_FILE = "train_config.toml"
 
 
 @dataclass
@@ -54,22 +54,6 @@ class TrainResult:
     is_main: bool = True  # False in the other processes of a multi-process run
 
 
-def prepare_output_dir(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise InputError(Problem(str(path), "", "output directory is not empty; pass --overwrite, --resume it, or choose another --output-dir"))
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def resume_config(run_dir: str | Path) -> TrainConfig:
-    """The configuration a run was started with (its train_config.toml)."""
-    from ..config import resolve
-
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(Problem(str(path), "", "not a training run directory (train_config.toml missing)"))
-    return resolve([str(path)])
-
-
 def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None, overwrite: bool = False,
           resume: bool = False) -> TrainResult:
     """Train; with `resume`, continue `config.output_dir` from its newest valid checkpoint."""
@@ -79,9 +63,10 @@ def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None,
 class Run:
     def __init__(self, config: TrainConfig, on_event: EventHandler, overwrite: bool, resume: bool):
         from accelerate import Accelerator
-        from accelerate.state import AcceleratorState
         from accelerate.utils import DistributedDataParallelKwargs
 
+        # absolute local paths, as train_config.toml records them: `--resume` works from any directory
+        config = portable_config(config)
         self.config, self.on_event = config, on_event
         self.output_dir = Path(config.output_dir)
         if not config.tasks():
@@ -89,19 +74,21 @@ class Run:
         checkpoint, torn = latest_valid_checkpoint(self.output_dir) if resume else (None, [])
         self.data = read_task_data(config)  # every file validated before anything slow happens
         device = resolve_device(config.device)
-        precision = resolve_precision(config.precision, device)
-        # accelerate keeps one process-wide state; a second run in the same process (notebook, tests)
-        # may ask for another precision. The distributed part (PartialState) is kept.
-        AcceleratorState._reset_state(reset_partial_state=False)
-        # heads a sampled step leaves unused must not break DDP's gradient reduction
-        self.accelerator = Accelerator(
-            mixed_precision="no" if precision == "fp32" else precision,
-            cpu=device == "cpu",
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-        )
+        self.precision = resolve_precision(config.precision, device)
+        # accelerate fixes one precision per process (only private API resets it), and a second run in the
+        # same process (a notebook, the tests) may ask for another: so accelerate stays at fp32 and the Run
+        # autocasts itself and, for fp16, scales the loss with its own GradScaler.
+        # Heads a sampled step leaves unused must not break DDP's gradient reduction.
+        self.accelerator = Accelerator(mixed_precision="no", cpu=device == "cpu",
+                                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.is_main = self.accelerator.is_main_process
         if not self.is_main:  # one process speaks for all
             self.on_event = on_event = lambda kind, data: None
+        if ":" in device:  # cuda:N; accelerate trains on the current GPU, or in DDP on one GPU per process
+            if self.accelerator.num_processes == 1:
+                torch.cuda.set_device(device)
+            else:
+                on_event("warning", {"message": f"device {device} ignored: each process of the run uses its own GPU"})
         for problem in torn:
             on_event("warning", {"message": f"{problem}; using the previous checkpoint {checkpoint.name}"})
         if self.is_main and not resume:
@@ -122,6 +109,8 @@ class Run:
         freeze_layers(model, config.freeze_layers)
         optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay)
         acc = self.accelerator
+        self.autocast = autocast_for(acc.device.type, self.precision)
+        self.scaler = torch.amp.GradScaler(acc.device.type) if self.precision == "fp16" else None
         self.streams = {task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
                         for task, td in self.data.items()}
         self.batches = {task: stream.batches_per_pass() for task, stream in self.streams.items()}
@@ -135,6 +124,11 @@ class Run:
         lambdas = {task: config.setting(task, "lambda") for task in self.data}
         self.weighting = make_weighting(config.weighting, list(self.data), lambdas, config.weighting_lr,
                                         config.gradnorm_alpha, config.dwa_temperature, config.dwa_period).to(acc.device)
+        if config.weighting == "dwa" and not config.dwa_period and config.epochs <= 2:
+            # DWA's first weights come from the loss ratio of epochs 1 and 2, so they could steer epoch 3 at the earliest
+            on_event("warning", {"message": f"weighting=dwa compares the losses of the last two epochs: in a run of "
+                                            f"{config.epochs} epoch(s) every task weight stays 1; set dwa_period=N to "
+                                            f"compare windows of N steps instead"})
         if acc.num_processes > 1 and (config.weighting == "gradnorm" or config.pcgrad):
             raise InputError("gradnorm and pcgrad edit gradients after DDP has reduced them: run them in one process")
         self.shared_layer = last_shared_weight(self.core.encoder)
@@ -153,7 +147,7 @@ class Run:
         elif self.is_main:
             (self.output_dir / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
         on_event("start", {"tasks": list(self.data), "epochs": config.epochs, "steps_per_epoch": self.steps_per_epoch,
-                           "device": str(acc.device), "precision": acc.mixed_precision,
+                           "device": str(acc.device), "precision": "no" if self.precision == "fp32" else self.precision,
                            "parameters": self.core.parameter_counts(), "processes": acc.num_processes})
 
     @staticmethod
@@ -254,7 +248,7 @@ class Run:
             batch_rows = rows[task] if task in rows else stream.next_rows()
             batch = collate(stream.features, batch_rows, task, self.pad_id)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
-            with acc.autocast():
+            with self.autocast():
                 losses[task] = self.model(task, **batch)["loss"]
             values[task] = losses[task].item()
             stats[task] = {"loss": values[task], "tokens": int(batch["attention_mask"].sum()), "examples": len(batch_rows)}
@@ -271,10 +265,14 @@ class Run:
                 self.log.write({"type": "interference", "step": self.global_step + 1, "epoch": self.epoch + 1,
                                 "cosine": gradient_cosines(grads)})
         total = self.weighting.combine(losses, self.shared_layer)
-        acc.backward(total / config.grad_accum)
+        total = total / config.grad_accum
+        acc.backward(self.scaler.scale(total) if self.scaler else total)
         if config.pcgrad:
-            # replace this step's summed shared gradient by the projected one
+            # replace this step's summed shared gradient by the projected one; .grad holds the fp16-scaled
+            # gradient (unscaled only before the optimizer step), so the correction gets the same scale
             correction = (pcgrad(grads, self.pcgrad_rng) - torch.stack(list(grads.values())).sum(0)) / config.grad_accum
+            if self.scaler:
+                correction = self.scaler.scale(correction)
             offset = 0
             for param in shared:
                 size = param.numel()
@@ -282,15 +280,28 @@ class Run:
                     param.grad += correction[offset:offset + size].view_as(param).to(param.grad.dtype)
                 offset += size
         if (self.step + 1) % config.grad_accum == 0 or last:
+            if self.scaler:
+                self.scaler.unscale_(self.optimizer)  # clipping and the step see the true gradients
             if config.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-            self.optimizer.step()
-            if not self.optimizer.step_was_skipped:  # fp16 overflow: the schedule waits too
+            if self._optimizer_step():
                 self.scheduler.step()
+                self.weighting.step()
+            else:  # fp16 overflow: the schedule and the learned task weights wait too, their gradients dropped
+                self.weighting.zero_grad(set_to_none=True)
             self.optimizer.zero_grad(set_to_none=True)
-            self.weighting.step()
         self.weighting.observe(values)  # after the step: a window's weights come from earlier windows only
         return stats
+
+    def _optimizer_step(self) -> bool:
+        """False when fp16 gradients overflowed: the scaler then skips the step and lowers its scale."""
+        if self.scaler is None:
+            self.optimizer.step()
+            return True
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return self.scaler.get_scale() >= scale
 
     def _stop_requested(self, interrupted: list) -> bool:
         """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""
@@ -312,7 +323,7 @@ class Run:
             for task, td in self.data.items():
                 if td.valid and validate:
                     evaluation = tasks.get(task).evaluate(self.core, td.valid, td.valid_features,
-                                                          self.config.eval_batch_size, acc.device, acc.autocast, {})
+                                                          self.config.eval_batch_size, acc.device, self.autocast, {})
                     valid[task] = evaluation.metrics
                     score = evaluation.metrics[tasks.get(task).primary_metric]
                     if score > self.best.get(task, -math.inf):

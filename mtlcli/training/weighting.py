@@ -105,8 +105,9 @@ class GradNorm(Weighting):
         target = (norms.mean() * inverse_rate**self.alpha).detach()
         objective = (norms - target).abs().sum()
         grads = torch.autograd.grad(objective, [self.task_weights[t] for t in self.tasks], retain_graph=True)
-        for t, grad in zip(self.tasks, grads):
-            self.task_weights[t].grad = grad
+        for t, grad in zip(self.tasks, grads):  # accumulated like .grad: a grad_accum window steps once
+            weight = self.task_weights[t]
+            weight.grad = grad if weight.grad is None else weight.grad + grad
 
     def step(self):
         super().step()
@@ -200,10 +201,10 @@ def gradient_cosines(grads: dict[str, torch.Tensor]) -> dict[str, float]:
             for i, a in enumerate(tasks) for b in tasks[i + 1:]}
 
 
-def pcgrad(grads: dict[str, torch.Tensor], generator: torch.Generator) -> torch.Tensor:
-    """PCGrad (Yu et al. 2020): project each task gradient off the others it conflicts with, then sum."""
+def pcgrad_projections(grads: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """PCGrad (Yu et al. 2020): each task gradient projected off the others it conflicts with, in random order."""
     tasks = list(grads)
-    projected = []
+    projected = {}
     for task in tasks:
         g = grads[task].clone()
         others = [t for t in tasks if t != task]
@@ -212,5 +213,10 @@ def pcgrad(grads: dict[str, torch.Tensor], generator: torch.Generator) -> torch.
             dot = torch.dot(g, other)
             if dot < 0:
                 g -= dot / other.dot(other).clamp_min(1e-20) * other
-        projected.append(g)
-    return torch.stack(projected).sum(0)
+        projected[task] = g
+    return projected
+
+
+def pcgrad(grads: dict[str, torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+    """The sum of the PCGrad projections: the step's shared gradient."""
+    return torch.stack(list(pcgrad_projections(grads, generator).values())).sum(0)
