@@ -119,7 +119,7 @@ def warm_up_validation(run, name: str, on_event: EventHandler) -> None:
     for i, task in enumerate(tasks, 1):
         td = run.data[task]
         registry.get(task).evaluate(run.core, td.valid, td.valid_features, run.config.eval_batch_size,
-                                    run.accelerator.device, run.accelerator.autocast, {})
+                                    run.accelerator.device, run.autocast, {})
         on_event("advance", {"completed": i})
 
 

@@ -161,8 +161,8 @@ def measure_inference(run, task: str, counts_: dict, name: str, on_event: EventH
     definition = registry.get(task)
     td = run.data[task]
     examples = (td.valid or td.train)[: counts_["infer_examples"]]
-    device, mixed = str(run.accelerator.device), run.accelerator.mixed_precision
-    autocast = autocast_for(device, "fp32" if mixed == "no" else mixed)
+    device = str(run.accelerator.device)
+    autocast = autocast_for(device, run.precision)
     sizes = sorted({1, run.config.batch_size})
     advance = phase(on_event, f"{name}: inference {task.upper()}", len(sizes) * len(examples))
     masks: list = []

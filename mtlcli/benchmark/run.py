@@ -48,7 +48,7 @@ def measure_model(config: TrainConfig, candidate: Candidate, counts_: dict, work
             "peak_memory_mb": {"train": training_peak, "inference": inference_peak, "kind": memory.kind,
                                "train_start": training_start, "inference_start": inference_start,
                                "reset_per_phase": memory.resettable},
-            "device": str(device), "precision": run.accelerator.mixed_precision, "data": sizes,
+            "device": str(device), "precision": run.precision, "data": sizes,
         }
     finally:
         del run

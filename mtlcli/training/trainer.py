@@ -147,7 +147,7 @@ class Run:
         elif self.is_main:
             (self.output_dir / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
         on_event("start", {"tasks": list(self.data), "epochs": config.epochs, "steps_per_epoch": self.steps_per_epoch,
-                           "device": str(acc.device), "precision": "no" if self.precision == "fp32" else self.precision,
+                           "device": str(acc.device), "precision": self.precision,
                            "parameters": self.core.parameter_counts(), "processes": acc.num_processes})
 
     @staticmethod
