@@ -53,10 +53,14 @@ def accuracy(predictor: Predictor, ner_examples, qa_examples) -> dict:
         task = tasks.get(name)
         features = task.evaluation_features(examples, predictor.tokenizer, predictor.spec, [])
         batch = 128 if name == "ner" else 32
-        scores[name] = task.evaluate(predictor.model, examples, features, batch, predictor.device, predictor.autocast,
-                                     {}).metrics
-    return {"ner_entity_f1": round(100 * scores["ner"]["f1"], 2), "qa_exact_match": round(scores["qa"]["exact_match"], 2),
-            "qa_f1": round(scores["qa"]["f1"], 2)}
+        scores[name] = task.evaluate(
+            predictor.model, examples, features, batch, predictor.device, predictor.autocast, {}
+        ).metrics
+    return {
+        "ner_entity_f1": round(100 * scores["ner"]["f1"], 2),
+        "qa_exact_match": round(scores["qa"]["exact_match"], 2),
+        "qa_f1": round(scores["qa"]["f1"], 2),
+    }
 
 
 def main() -> None:
@@ -75,8 +79,12 @@ def main() -> None:
     asked = questions[:300]
     info = machine()
     log(f"machine: {info}")
-    result = {"command": "python benchmarks/backend_speed.py " + " ".join(sys.argv[1:]), "machine": info,
-              "model": args.model, "backends": {}}
+    result = {
+        "command": "python benchmarks/backend_speed.py " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "model": args.model,
+        "backends": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         backends = {"torch fp32": lambda: Predictor(args.model, device="cpu", precision="fp32")}
         if cpu_has_native_bf16():
@@ -98,20 +106,27 @@ def main() -> None:
                 t, outputs[name, "ner"] = best_time(lambda p=predictor: p.ner(texts), 1)
                 times[name]["ner"] = min(times[name]["ner"], t)
                 t, outputs[name, "qa"] = best_time(
-                    lambda p=predictor: p.qa([q.question for q in asked], [q.context for q in asked]), 1)
+                    lambda p=predictor: p.qa([q.question for q in asked], [q.context for q in asked]), 1
+                )
                 times[name]["qa"] = min(times[name]["qa"], t)
         base = "torch fp32"
         for name, predictor in loaded.items():
-            same_entities = sum([(e.start, e.end, e.type) for e in a.entities] == [(e.start, e.end, e.type) for e in b.entities]
-                                for a, b in zip(outputs[name, "ner"], outputs[base, "ner"]))
-            same_answers = sum(a[0].start == b[0].start and a[0].end == b[0].end
-                               for a, b in zip(outputs[name, "qa"], outputs[base, "qa"]))
-            row = {"ner_sentences_per_s": round(len(texts) / times[name]["ner"], 1),
-                   "qa_questions_per_s": round(len(asked) / times[name]["qa"], 2),
-                   "ner_speed_vs_torch_fp32": round(times[base]["ner"] / times[name]["ner"], 2),
-                   "qa_speed_vs_torch_fp32": round(times[base]["qa"] / times[name]["qa"], 2),
-                   "texts_with_the_same_entities_as_torch_fp32": f"{same_entities}/{len(texts)}",
-                   "questions_with_the_same_answer_as_torch_fp32": f"{same_answers}/{len(asked)}"}
+            same_entities = sum(
+                [(e.start, e.end, e.type) for e in a.entities] == [(e.start, e.end, e.type) for e in b.entities]
+                for a, b in zip(outputs[name, "ner"], outputs[base, "ner"])
+            )
+            same_answers = sum(
+                a[0].start == b[0].start and a[0].end == b[0].end
+                for a, b in zip(outputs[name, "qa"], outputs[base, "qa"])
+            )
+            row = {
+                "ner_sentences_per_s": round(len(texts) / times[name]["ner"], 1),
+                "qa_questions_per_s": round(len(asked) / times[name]["qa"], 2),
+                "ner_speed_vs_torch_fp32": round(times[base]["ner"] / times[name]["ner"], 2),
+                "qa_speed_vs_torch_fp32": round(times[base]["qa"] / times[name]["qa"], 2),
+                "texts_with_the_same_entities_as_torch_fp32": f"{same_entities}/{len(texts)}",
+                "questions_with_the_same_answer_as_torch_fp32": f"{same_answers}/{len(asked)}",
+            }
             log(f"{name}: {json.dumps(row)}")
             row |= accuracy(predictor, test, questions)
             log(f"{name}: accuracy {json.dumps({k: v for k, v in row.items() if 'f1' in k or 'exact' in k})}")

@@ -1,12 +1,12 @@
 """The Hugging Face exports of a model trained on real data, against mtl itself (issue 15's checks):
 
-  - NER: `pipeline("token-classification", aggregation_strategy="first")` over the export and
-    `mtl predict-ner --precision fp32` on 1,000 CoNLL-2003 test sentences: the same entity spans and types?
-  - QA: the export's start/end logits and mtl's on 300 SQuAD evaluation questions (articles 0-4), each as the
-    tokenizer encodes the pair (its token_type_ids included), max abs difference over real tokens;
-  - classification: the export's logits and mtl's on 300 BANKING77 test texts.
+- NER: `pipeline("token-classification", aggregation_strategy="first")` over the export and
+  `mtl predict-ner --precision fp32` on 1,000 CoNLL-2003 test sentences: the same entity spans and types?
+- QA: the export's start/end logits and mtl's on 300 SQuAD evaluation questions (articles 0-4), each as the
+  tokenizer encodes the pair (its token_type_ids included), max abs difference over real tokens;
+- classification: the export's logits and mtl's on 300 BANKING77 test texts.
 
-    python benchmarks/export_check.py --model runs/export-minilm/last --shared ../shared
+  python benchmarks/export_check.py --model runs/export-minilm/last --shared ../shared
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def ner_check(model_dir: Path, hf_dir: Path, sentences: list[str]) -> dict:
         b = [(e["start"], e["end"], e["entity_group"]) for e in found]
         if a != b:
             differ.append({"text": sentences[i], "mtl": a, "pipeline": b})
-    return {"sentences": len(sentences), "same_entities": len(sentences) - len(differ),
-            "entities": sum(len(r.entities) for r in ours), "differences": differ[:20]}
+    return {
+        "sentences": len(sentences),
+        "same_entities": len(sentences) - len(differ),
+        "entities": sum(len(r.entities) for r in ours),
+        "differences": differ[:20],
+    }
 
 
 def logits_check(model, hf_model, tokenizer, task: str, first, second=None, max_length: int = 128) -> dict:
@@ -53,8 +57,9 @@ def logits_check(model, hf_model, tokenizer, task: str, first, second=None, max_
     with torch.no_grad():
         for i in range(len(first)):
             pair = (first[i], second[i]) if second else (first[i],)
-            encoded = tokenizer(*pair, truncation="only_second" if second else True, max_length=max_length,
-                                return_tensors="pt")
+            encoded = tokenizer(
+                *pair, truncation="only_second" if second else True, max_length=max_length, return_tensors="pt"
+            )
             inputs = {k: v for k, v in encoded.items() if k != "token_type_ids" or model.spec.segment_ids}
             ours, theirs = model(task, **inputs), hf_model(**inputs)
             names = ("start_logits", "end_logits") if task == "qa" else ("logits",)
@@ -85,8 +90,15 @@ def main() -> None:
         titles = list(dict.fromkeys(q.title for q in questions))[:5]
         questions = [q for q in questions if q.title in titles][:300]
         qa_model = AutoModelForQuestionAnswering.from_pretrained(hf / "qa").eval()
-        result["qa"] = logits_check(model, qa_model, tokenizer, "qa", [q.question for q in questions],
-                                    [q.context for q in questions], model.spec.qa_max_length)
+        result["qa"] = logits_check(
+            model,
+            qa_model,
+            tokenizer,
+            "qa",
+            [q.question for q in questions],
+            [q.context for q in questions],
+            model.spec.qa_max_length,
+        )
         texts = [ex.text for ex in read_cls(shared / "data/banking77/test.csv").examples[:300]]
         cls_model = AutoModelForSequenceClassification.from_pretrained(hf / "cls").eval()
         result["cls"] = logits_check(model, cls_model, tokenizer, "cls", texts, max_length=model.spec.max_length)

@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import torch  # noqa: E402
 from predict_speed import compare_ner, machine, ner_features_of, padded_batches, raw_forward, timed  # noqa: E402
 
-from mtlcli.inference import invariant  # noqa: E402
 from mtlcli.data.readers import read_ner  # noqa: E402
 from mtlcli.devices import autocast_for  # noqa: E402
 from mtlcli.fileio import write_atomic  # noqa: E402
-from mtlcli.model import load_model  # noqa: E402
+from mtlcli.inference import invariant  # noqa: E402
 from mtlcli.inference.predictor import Predictor  # noqa: E402
+from mtlcli.model import load_model  # noqa: E402
 
 
 def computed_rows(mode: str, rows: int) -> int:
@@ -66,8 +66,12 @@ def main() -> None:
     predictors = {name: predictor(name, args.batch_size) for name in modes}
     plain, tokenizer = load_model(args.model)
     autocast = autocast_for("cpu", args.precision)
-    batches = padded_batches(predictors["spans"].model, ner_features_of(predictors["spans"], texts), args.batch_size,
-                             tokenizer.pad_token_id or 0)
+    batches = padded_batches(
+        predictors["spans"].model,
+        ner_features_of(predictors["spans"], texts),
+        args.batch_size,
+        tokenizer.pad_token_id or 0,
+    )
     padded_rows = sum(ids.numel() for ids, _ in batches)
     for name in modes:  # warm-up: oneDNN builds its kernels for each shape once
         mode(name)
@@ -83,22 +87,34 @@ def main() -> None:
         raw.append(timed(raw_forward, plain, "ner", batches, autocast)[0])
     raw_s = min(raw)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
-    report = {"command": " ".join(sys.argv), "machine": machine(), "model": args.model, "precision": args.precision,
-              "batch_size": args.batch_size, "sentences": len(texts), "padded_rows": padded_rows,
-              "spans_allowed_here": {f"{k}x{n}": check(k, n, dtype) for k, n in ((384, 384), (384, 1536), (1536, 384))},
-              "raw_forward_sentences_per_s": round(len(texts) / raw_s, 1), "modes": {}}
+    report = {
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+        "model": args.model,
+        "precision": args.precision,
+        "batch_size": args.batch_size,
+        "sentences": len(texts),
+        "padded_rows": padded_rows,
+        "spans_allowed_here": {f"{k}x{n}": check(k, n, dtype) for k, n in ((384, 384), (384, 1536), (1536, 384))},
+        "raw_forward_sentences_per_s": round(len(texts) / raw_s, 1),
+        "modes": {},
+    }
     for name in modes:
         best = min(seconds[name])
         mode(name)
         linear_rows = sum(computed_rows(name, ids.numel()) for ids, _ in batches)
         report["modes"][name] = {
-            "sentences_per_s": round(len(texts) / best, 1), "ratio_vs_raw_forward": round(raw_s / best, 3),
+            "sentences_per_s": round(len(texts) / best, 1),
+            "ratio_vs_raw_forward": round(raw_s / best, 3),
             "linear_rows_vs_padded_rows": round(linear_rows / padded_rows, 3),
             "bs1_vs_bs128_on_300": compare_ner(predictor(name, 1).ner(texts[:300]), predictors[name].ner(texts[:300])),
         }
-        print(f"{name:15s}: {len(texts) / best:7.1f} sentences/s = {raw_s / best:.3f}x the raw forward "
-              f"({len(texts) / raw_s:.1f}/s); Linear rows {linear_rows / padded_rows:.2f}x the padded rows; "
-              f"bs 1 vs 128: {report['modes'][name]['bs1_vs_bs128_on_300']}", flush=True)
+        print(
+            f"{name:15s}: {len(texts) / best:7.1f} sentences/s = {raw_s / best:.3f}x the raw forward "
+            f"({len(texts) / raw_s:.1f}/s); Linear rows {linear_rows / padded_rows:.2f}x the padded rows; "
+            f"bs 1 vs 128: {report['modes'][name]['bs1_vs_bs128_on_300']}",
+            flush=True,
+        )
     mode("spans")
     write_atomic(args.output, json.dumps(report, indent=1) + "\n")
 

@@ -23,20 +23,48 @@ import time
 from pathlib import Path
 
 import torch
+from machine import machine
 from safetensors.torch import load_file
 
-from machine import machine
 from mtlcli.training.checkpoint import latest_valid_checkpoint, list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_command(shared: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "mtlcli", "train", "--backbone", str(shared / "models/minilm-l6-h384-uncased"),
-            "--ner-train", str(shared / "data/conll2003/train.txt"), "--qa-train", str(shared / "data/squad/dev-v1.1.json"),
-            "--set", "ner_train_size=48", "--set", "qa_train_size=24", "--set", "qa_train_articles=5:",
-            "--set", "qa_max_length=128", "--set", "doc_stride=48", "--set", "save_every=3",
-            "--batch-size", "8", "--epochs", "2", "--lr", "3e-4", "-o", str(out), "--overwrite"]
+    return [
+        sys.executable,
+        "-m",
+        "mtlcli",
+        "train",
+        "--backbone",
+        str(shared / "models/minilm-l6-h384-uncased"),
+        "--ner-train",
+        str(shared / "data/conll2003/train.txt"),
+        "--qa-train",
+        str(shared / "data/squad/dev-v1.1.json"),
+        "--set",
+        "ner_train_size=48",
+        "--set",
+        "qa_train_size=24",
+        "--set",
+        "qa_train_articles=5:",
+        "--set",
+        "qa_max_length=128",
+        "--set",
+        "doc_stride=48",
+        "--set",
+        "save_every=3",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+        "--lr",
+        "3e-4",
+        "-o",
+        str(out),
+        "--overwrite",
+    ]
 
 
 def logged_steps(run: Path) -> int:
@@ -72,7 +100,9 @@ def main() -> None:
     for trial in range(args.trials):
         out = args.work / f"trial-{trial}"
         kill_step, extra_delay = rng.randint(0, total_steps - 1), rng.uniform(0.0, 1.0)
-        process = subprocess.Popen(train_command(args.shared, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            train_command(args.shared, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         while process.poll() is None and logged_steps(out) < kill_step:
             time.sleep(0.05)
         time.sleep(extra_delay)
@@ -81,22 +111,32 @@ def main() -> None:
         process.wait()
         checkpoints = list_checkpoints(out)
         verified = latest_valid_checkpoint(out)[0].name if checkpoints else None  # raises if none verifies
-        resume = subprocess.run([sys.executable, "-m", "mtlcli", "train", "--resume", str(out)], capture_output=True, text=True)
+        resume = subprocess.run(
+            [sys.executable, "-m", "mtlcli", "train", "--resume", str(out)], capture_output=True, text=True
+        )
         if not checkpoints:  # killed before the first checkpoint: --resume must say so, and a fresh run starts
             assert resume.returncode == 2, resume.stderr
             resume = subprocess.run(train_command(args.shared, out), capture_output=True, text=True)
-        row = {"trial": trial, "killed_after_step": kill_step, "extra_delay_s": round(extra_delay, 2),
-               "finished_before_kill": finished_before_kill,
-               "checkpoints_on_disk": [p.name for p in checkpoints], "resumed_from": verified,
-               "resume_exit_code": resume.returncode, "identical_to_uninterrupted": resume.returncode == 0 and same_weights(out, reference)}
+        row = {
+            "trial": trial,
+            "killed_after_step": kill_step,
+            "extra_delay_s": round(extra_delay, 2),
+            "finished_before_kill": finished_before_kill,
+            "checkpoints_on_disk": [p.name for p in checkpoints],
+            "resumed_from": verified,
+            "resume_exit_code": resume.returncode,
+            "identical_to_uninterrupted": resume.returncode == 0 and same_weights(out, reference),
+        }
         trials.append(row)
         print(json.dumps(row), flush=True)
 
     summary = {
         "command": f"python benchmarks/kill_resume_trials.py --trials {args.trials}",
         "machine": machine(),
-        "uninterrupted_s": round(reference_s, 1), "steps": total_steps,
-        "identical": sum(row["identical_to_uninterrupted"] for row in trials), "trials": trials,
+        "uninterrupted_s": round(reference_s, 1),
+        "steps": total_steps,
+        "identical": sum(row["identical_to_uninterrupted"] for row in trials),
+        "trials": trials,
     }
     results = ROOT / "benchmarks/results/kill_resume.json"
     results.parent.mkdir(parents=True, exist_ok=True)

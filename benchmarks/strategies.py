@@ -31,9 +31,21 @@ from machine import machine  # noqa: E402
 from mtlcli.api import train  # noqa: E402
 from mtlcli.fileio import write_atomic  # noqa: E402
 
-BUDGETS = {"small": {"ner_train_size": 1000, "qa_train_size": 1000}, "quick": {"ner_train_size": 2000, "qa_train_size": 5000}}
-COMMON = {"epochs": 2, "batch_size": 16, "lr": 3e-4, "max_length": 128, "qa_max_length": 384, "doc_stride": 128,
-          "qa_train_articles": "5:", "qa_valid_articles": "0:5", "eval_strategy": "end"}
+BUDGETS = {
+    "small": {"ner_train_size": 1000, "qa_train_size": 1000},
+    "quick": {"ner_train_size": 2000, "qa_train_size": 5000},
+}
+COMMON = {
+    "epochs": 2,
+    "batch_size": 16,
+    "lr": 3e-4,
+    "max_length": 128,
+    "qa_max_length": 384,
+    "doc_stride": 128,
+    "qa_train_articles": "5:",
+    "qa_valid_articles": "0:5",
+    "eval_strategy": "end",
+}
 # configuration → (tasks, settings); the joint rows train NER + QA
 CONFIGS = {
     "single-ner": (("ner",), {}),
@@ -53,8 +65,10 @@ SAMPLINGS = {
 }
 # the training guide's pairing: BANKING77 intents (all 10,003) + CoNLL-2003 entities (one seed; not in the
 # NER+QA table), 626 against 63 batches an epoch: round-robin, and temperature sampling for the imbalance
-PAIRING = {"joint-cls-ner": (("ner", "cls"), {}),
-           "joint-cls-ner-temperature2": (("ner", "cls"), {"sampling": "temperature:2"})}
+PAIRING = {
+    "joint-cls-ner": (("ner", "cls"), {}),
+    "joint-cls-ner-temperature2": (("ner", "cls"), {"sampling": "temperature:2"}),
+}
 
 
 def data_files(shared: Path, tasks: tuple[str, ...]) -> dict[str, str]:
@@ -73,17 +87,29 @@ def run_one(name: str, tasks: tuple[str, ...], settings: dict, seed: int, args) 
     print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}", flush=True)
     run_dir = Path("runs/strategies") / args.budget / f"{name}-seed{seed}"
     values = COMMON | BUDGETS[args.budget] | data_files(args.shared, tasks) | settings
-    values |= {"backbone": str(args.shared / "models/minilm-l6-h384-uncased"), "seed": seed,
-               "output_dir": str(run_dir), "threads": args.threads, "device": args.device}
+    values |= {
+        "backbone": str(args.shared / "models/minilm-l6-h384-uncased"),
+        "seed": seed,
+        "output_dir": str(run_dir),
+        "threads": args.threads,
+        "device": args.device,
+    }
     started = time.perf_counter()
     result = train(**values, overwrite=True)
     last = result.history[-1]
     record = {
-        "config": name, "seed": seed, "budget": args.budget, "settings": values,
-        "valid": {task: {k: v for k, v in scores.items() if k != "confusion"} for task, scores in last["valid"].items()},
+        "config": name,
+        "seed": seed,
+        "budget": args.budget,
+        "settings": values,
+        "valid": {
+            task: {k: v for k, v in scores.items() if k != "confusion"} for task, scores in last["valid"].items()
+        },
         "task_mix": [epoch["task_mix"] for epoch in result.history],
-        "final_weights": last["weights"], "wall_time_s": round(time.perf_counter() - started, 1),
-        "train_time_s": round(sum(epoch["epoch_time_s"] for epoch in result.history), 1), "machine": machine(),
+        "final_weights": last["weights"],
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "train_time_s": round(sum(epoch["epoch_time_s"] for epoch in result.history), 1),
+        "machine": machine(),
     }
     write_atomic(path, json.dumps(record, indent=1) + "\n")
     shutil.rmtree(run_dir, ignore_errors=True)  # ~200 MB of weights and checkpoints per run; the JSON is the result
@@ -95,7 +121,11 @@ def summary(record: dict) -> str:
     valid = record["valid"]
     parts = [f"NER F1 {valid['ner']['f1'] * 100:.2f}"] if "ner" in valid else []
     parts += [f"QA EM {valid['qa']['exact_match']:.2f} F1 {valid['qa']['f1']:.2f}"] if "qa" in valid else []
-    parts += [f"cls acc {valid['cls']['accuracy'] * 100:.2f} macro-F1 {valid['cls']['macro_f1'] * 100:.2f}"] if "cls" in valid else []
+    parts += (
+        [f"cls acc {valid['cls']['accuracy'] * 100:.2f} macro-F1 {valid['cls']['macro_f1'] * 100:.2f}"]
+        if "cls" in valid
+        else []
+    )
     return f"{' · '.join(parts)} ({record['wall_time_s'] / 60:.1f} min)"
 
 
@@ -132,14 +162,17 @@ def command_table(args) -> str:
     for record in records:
         by_config.setdefault(record["config"], []).append(record)
     budget = records[0]["settings"]
-    lines = [f"MiniLM-L6, {budget['ner_train_size']} CoNLL-2003 train sentences + {budget['qa_train_size']} SQuAD "
-             f"training-split questions, {budget['epochs']} epochs; CoNLL-2003 valid (entity F1, seqeval) and SQuAD "
-             f"dev articles 0-4 (1,877 questions); mean ± sample std over seeds. Machine: {records[0]['machine']['cpu']}, "
-             f"{records[0]['machine']['device']}, torch {records[0]['machine']['torch']}. The BANKING77 rows train on "
-             f"all 10,003 BANKING77 train texts with the NER budget and score the 3,080 test texts. Training time: "
-             f"the median over seeds (a run sharing the machine with other work takes longer).", "",
-             "| configuration | seeds | NER entity F1 | QA EM | QA F1 | BANKING77 acc | BANKING77 macro-F1 | train min (median) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"MiniLM-L6, {budget['ner_train_size']} CoNLL-2003 train sentences + {budget['qa_train_size']} SQuAD "
+        f"training-split questions, {budget['epochs']} epochs; CoNLL-2003 valid (entity F1, seqeval) and SQuAD "
+        f"dev articles 0-4 (1,877 questions); mean ± sample std over seeds. Machine: {records[0]['machine']['cpu']}, "
+        f"{records[0]['machine']['device']}, torch {records[0]['machine']['torch']}. The BANKING77 rows train on "
+        f"all 10,003 BANKING77 train texts with the NER budget and score the 3,080 test texts. Training time: "
+        f"the median over seeds (a run sharing the machine with other work takes longer).",
+        "",
+        "| configuration | seeds | NER entity F1 | QA EM | QA F1 | BANKING77 acc | BANKING77 macro-F1 | train min (median) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     order = list(CONFIGS) + list(SAMPLINGS) + list(PAIRING)
     for name in sorted(by_config, key=order.index):
         group = by_config[name]
@@ -147,9 +180,11 @@ def command_table(args) -> str:
         def column(task: str, key: str, scale: float = 1.0, group=group) -> str:
             return mean_std([r["valid"][task][key] * scale for r in group if task in r["valid"]])
 
-        lines.append(f"| {name} | {', '.join(str(r['seed']) for r in group)} | {column('ner', 'f1', 100)} | "
-                     f"{column('qa', 'exact_match')} | {column('qa', 'f1')} | {column('cls', 'accuracy', 100)} | "
-                     f"{column('cls', 'macro_f1', 100)} | {statistics.median(r['train_time_s'] / 60 for r in group):.1f} |")
+        lines.append(
+            f"| {name} | {', '.join(str(r['seed']) for r in group)} | {column('ner', 'f1', 100)} | "
+            f"{column('qa', 'exact_match')} | {column('qa', 'f1')} | {column('cls', 'accuracy', 100)} | "
+            f"{column('cls', 'macro_f1', 100)} | {statistics.median(r['train_time_s'] / 60 for r in group):.1f} |"
+        )
     table = "\n".join(lines) + "\n"
     write_atomic(args.out / "table.md", table)
     return table

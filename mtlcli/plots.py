@@ -40,7 +40,9 @@ def confusion_png(labels: list[str], matrix: list[list[int]], title: str = "conf
     axes = figure.add_subplot()
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axes, label="share of gold row", shrink=0.8)
-    axes.set_xticks(range(len(labels)), labels, rotation=90 if len(labels) > 8 else 0, fontsize=8 if len(labels) > 25 else 10)
+    axes.set_xticks(
+        range(len(labels)), labels, rotation=90 if len(labels) > 8 else 0, fontsize=8 if len(labels) > 25 else 10
+    )
     axes.set_yticks(range(len(labels)), labels, fontsize=8 if len(labels) > 25 else 10)
     axes.set_xlabel("predicted")
     axes.set_ylabel("gold")
@@ -49,8 +51,15 @@ def confusion_png(labels: list[str], matrix: list[list[int]], title: str = "conf
         for i in range(len(labels)):
             for j in range(len(labels)):
                 if counts[i, j]:
-                    axes.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
-                              color="white" if shares[i, j] > 0.5 else "black")
+                    axes.text(
+                        j,
+                        i,
+                        f"{int(counts[i, j])}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if shares[i, j] > 0.5 else "black",
+                    )
     return _png(figure)
 
 
@@ -76,8 +85,11 @@ def learning_curves_png(records: list[dict], title: str = "learning curves") -> 
         for task in tasks:
             definition = registry.get(task)
             for metric in map(definition.metric, definition.headline_metrics):
-                points = [(e, metric.percent(r["valid"][task][metric.key])) for e, r in zip(epochs, records)
-                          if metric.key in r.get("valid", {}).get(task, {})]
+                points = [
+                    (e, metric.percent(r["valid"][task][metric.key]))
+                    for e, r in zip(epochs, records)
+                    if metric.key in r.get("valid", {}).get(task, {})
+                ]
                 if points:
                     axes[1].plot(*zip(*points), marker="o", label=f"{definition.title} {metric.label}")
         axes[1].set_xlabel("epoch")

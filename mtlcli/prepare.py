@@ -19,14 +19,22 @@ def prepare(config: TrainConfig) -> list[dict]:
     featurize(data, tokenizer, config, uses_segments(load_backbone_config(config.backbone).to_dict()))
     rows = []
     for task, td in data.items():
-        for split, examples, features in (("train", td.train, td.train_features), ("valid", td.valid, td.valid_features)):
+        for split, examples, features in (
+            ("train", td.train, td.train_features),
+            ("valid", td.valid, td.valid_features),
+        ):
             if not examples:
                 continue
             lengths = np.array(features.lengths())
             row = {
-                "task": task, "split": split, "examples": len(examples), "features": len(features),
-                "length_p50": int(np.percentile(lengths, 50)), "length_p95": int(np.percentile(lengths, 95)),
-                "length_max": int(lengths.max()), "skipped": len(td.skipped.get(split, [])),
+                "task": task,
+                "split": split,
+                "examples": len(examples),
+                "features": len(features),
+                "length_p50": int(np.percentile(lengths, 50)),
+                "length_p95": int(np.percentile(lengths, 95)),
+                "length_max": int(lengths.max()),
+                "skipped": len(td.skipped.get(split, [])),
             }
             row |= tasks.get(task).describe(examples, features, split)
             rows.append(row)

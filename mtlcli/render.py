@@ -62,8 +62,12 @@ def metrics_table(heading: str, valid: dict, best: dict | None = None) -> Table:
         task = tasks.get(name)
         for i, metric in enumerate(task.metrics):
             best_value = (best or {}).get(name) if metric.key == task.primary_metric else None
-            table.add_row(task.title if i == 0 else "", metric.label, fmt(scores[metric.key], metric.fraction),
-                          fmt(best_value, metric.fraction) if best_value is not None else "")
+            table.add_row(
+                task.title if i == 0 else "",
+                metric.label,
+                fmt(scores[metric.key], metric.fraction),
+                fmt(best_value, metric.fraction) if best_value is not None else "",
+            )
     return table
 
 

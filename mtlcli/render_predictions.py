@@ -74,8 +74,8 @@ def tagged(text: str, entities):
 
     shown, at = Text(), 0
     for entity in entities:
-        shown.append(text[at:entity.start])
-        shown.append(text[entity.start:entity.end], style=f"bold {entity_color(entity.type)}")
+        shown.append(text[at : entity.start])
+        shown.append(text[entity.start : entity.end], style=f"bold {entity_color(entity.type)}")
         shown.append(f"[{entity.type}]", style=f"dim {entity_color(entity.type)}")
         at = entity.end
     shown.append(text[at:])
@@ -96,12 +96,21 @@ def ner_conll(task, items, results, options) -> str:
 
 
 def ner_table(task, items, results, options) -> list:
-    table = _table(f"{sum(len(r.entities) for r in results)} entities in {len(results)} texts",
-                   ("#", "entity", "type", "start", "end", "score"), ("#", "start", "end", "score"))
+    table = _table(
+        f"{sum(len(r.entities) for r in results)} entities in {len(results)} texts",
+        ("#", "entity", "type", "start", "end", "score"),
+        ("#", "start", "end", "score"),
+    )
     for number, (item, result) in enumerate(zip(items, results), start=1):
         for e in result.entities:
-            table.add_row(_number(item, number), e.text, f"[{entity_color(e.type)}]{e.type}[/]", str(e.start),
-                          str(e.end), f"{e.score:.3f}")
+            table.add_row(
+                _number(item, number),
+                e.text,
+                f"[{entity_color(e.type)}]{e.type}[/]",
+                str(e.start),
+                str(e.end),
+                f"{e.score:.3f}",
+            )
     return [table]
 
 
@@ -120,9 +129,9 @@ def answer_view(item, spans, width: int = 80):
     view.append(f"  (score {best.score:.3f}, characters {best.start}–{best.end})\n", style="dim")
     context = item.context
     left, right = max(0, best.start - width), min(len(context), best.end + width)
-    view.append("   " + ("…" if left else "") + context[left:best.start].replace("\n", " "), style="dim")
-    view.append(context[best.start:best.end], style="bold green underline")
-    view.append(context[best.end:right].replace("\n", " ") + ("…" if right < len(context) else ""), style="dim")
+    view.append("   " + ("…" if left else "") + context[left : best.start].replace("\n", " "), style="dim")
+    view.append(context[best.start : best.end], style="bold green underline")
+    view.append(context[best.end : right].replace("\n", " ") + ("…" if right < len(context) else ""), style="dim")
     view.append("\n")
     for rank, span in enumerate(spans[1:], start=2):
         view.append(f"   {rank}. {span.text}  ({span.score:.3f}, {span.start}–{span.end})\n", style="dim")
@@ -135,13 +144,20 @@ def qa_pretty(task, items, results, options) -> list:
 
 def qa_table(task, items, results, options) -> list:
     """One row per answer: the best in full, the other n-best candidates dimmed below it."""
-    table = _table(f"{len(items)} questions", ("#", "question", "answer", "start", "end", "score"),
-                   ("#", "start", "end", "score"))
+    table = _table(
+        f"{len(items)} questions", ("#", "question", "answer", "start", "end", "score"), ("#", "start", "end", "score")
+    )
     for number, (item, spans) in enumerate(zip(items, results), start=1):
         for rank, span in enumerate(spans):
-            table.add_row(_number(item, number) if rank == 0 else "", item.question if rank == 0 else "",
-                          span.text, str(span.start), str(span.end), f"{span.score:.3f}",
-                          style=None if rank == 0 else "dim")
+            table.add_row(
+                _number(item, number) if rank == 0 else "",
+                item.question if rank == 0 else "",
+                span.text,
+                str(span.start),
+                str(span.end),
+                f"{span.score:.3f}",
+                style=None if rank == 0 else "dim",
+            )
     return [table]
 
 

@@ -46,10 +46,15 @@ def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> Mod
     from . import tasks
 
     return ModelSpec(
-        backbone=config.backbone, backbone_config=backbone_config, tasks=list(labels),
+        backbone=config.backbone,
+        backbone_config=backbone_config,
+        tasks=list(labels),
         labels={task: names for task, names in labels.items() if names},
-        max_length=config.max_length, qa_max_length=config.qa_max_length, doc_stride=config.doc_stride,
-        max_answer_length=config.max_answer_length, head_dropout=config.head_dropout,
+        max_length=config.max_length,
+        qa_max_length=config.qa_max_length,
+        doc_stride=config.doc_stride,
+        max_answer_length=config.max_answer_length,
+        head_dropout=config.head_dropout,
         segment_ids=uses_segments(backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
     )

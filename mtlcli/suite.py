@@ -22,35 +22,65 @@ from .metrics import exact_match, token_f1
 PASS, PARTIAL, FAIL = "pass", "partial", "fail"
 
 NER_CASES = [
-    ("Technology company", "Apple Inc. was founded by Steve Jobs in California.",
-     [("Apple Inc.", "ORG"), ("Steve Jobs", "PER"), ("California", "LOC")]),
-    ("Political figure", "Barack Obama was the president of the United States.",
-     [("Barack Obama", "PER"), ("United States", "LOC")]),
-    ("Tech acquisition", "Google acquired YouTube and operates in Mountain View.",
-     [("Google", "ORG"), ("YouTube", "ORG"), ("Mountain View", "LOC")]),
-    ("Landmark location", "The Eiffel Tower is located in Paris, France.",
-     [("Eiffel Tower", "LOC"), ("Paris", "LOC"), ("France", "LOC")]),
-    ("Corporate leadership", "Microsoft CEO Satya Nadella announced new products in Seattle.",
-     [("Microsoft", "ORG"), ("Satya Nadella", "PER"), ("Seattle", "LOC")]),
+    (
+        "Technology company",
+        "Apple Inc. was founded by Steve Jobs in California.",
+        [("Apple Inc.", "ORG"), ("Steve Jobs", "PER"), ("California", "LOC")],
+    ),
+    (
+        "Political figure",
+        "Barack Obama was the president of the United States.",
+        [("Barack Obama", "PER"), ("United States", "LOC")],
+    ),
+    (
+        "Tech acquisition",
+        "Google acquired YouTube and operates in Mountain View.",
+        [("Google", "ORG"), ("YouTube", "ORG"), ("Mountain View", "LOC")],
+    ),
+    (
+        "Landmark location",
+        "The Eiffel Tower is located in Paris, France.",
+        [("Eiffel Tower", "LOC"), ("Paris", "LOC"), ("France", "LOC")],
+    ),
+    (
+        "Corporate leadership",
+        "Microsoft CEO Satya Nadella announced new products in Seattle.",
+        [("Microsoft", "ORG"), ("Satya Nadella", "PER"), ("Seattle", "LOC")],
+    ),
 ]
 
 QA_CASES = [
-    ("Company founders",
-     "Apple Inc. is an American multinational technology company headquartered in Cupertino, California. "
-     "It was founded by Steve Jobs, Steve Wozniak, and Ronald Wayne in 1976.",
-     "Who founded Apple?", "Steve Jobs, Steve Wozniak, and Ronald Wayne"),
-    ("Geographic location",
-     "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It was completed in 1889.",
-     "Where is the Eiffel Tower located?", "Paris, France"),
-    ("Time period",
-     "Barack Obama served as the 44th president of the United States from 2009 to 2017. He was born in Honolulu, Hawaii.",
-     "When did Obama serve as president?", "2009 to 2017"),
-    ("Founding year",
-     "Google was founded in 1998 by Larry Page and Sergey Brin while they were Ph.D. students at Stanford University.",
-     "When was Google founded?", "1998"),
-    ("Geographic region",
-     "The Amazon rainforest covers most of the Amazon basin in South America. It spans across nine countries.",
-     "Where is the Amazon rainforest?", "South America"),
+    (
+        "Company founders",
+        "Apple Inc. is an American multinational technology company headquartered in Cupertino, California. "
+        "It was founded by Steve Jobs, Steve Wozniak, and Ronald Wayne in 1976.",
+        "Who founded Apple?",
+        "Steve Jobs, Steve Wozniak, and Ronald Wayne",
+    ),
+    (
+        "Geographic location",
+        "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It was completed in 1889.",
+        "Where is the Eiffel Tower located?",
+        "Paris, France",
+    ),
+    (
+        "Time period",
+        "Barack Obama served as the 44th president of the United States from 2009 to 2017. He was born in Honolulu, Hawaii.",
+        "When did Obama serve as president?",
+        "2009 to 2017",
+    ),
+    (
+        "Founding year",
+        "Google was founded in 1998 by Larry Page and Sergey Brin while they were Ph.D. students at Stanford University.",
+        "When was Google founded?",
+        "1998",
+    ),
+    (
+        "Geographic region",
+        "The Amazon rainforest covers most of the Amazon basin in South America. It spans across nine countries.",
+        "Where is the Amazon rainforest?",
+        "South America",
+    ),
 ]
 
 
@@ -81,7 +111,9 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def judge_ner(sentence: str, expected: list[tuple[str, str]], predicted: list[tuple[int, int, str]]) -> tuple[str, float, str]:
+def judge_ner(
+    sentence: str, expected: list[tuple[str, str]], predicted: list[tuple[int, int, str]]
+) -> tuple[str, float, str]:
     """(status, share of expected entities matched, what went wrong) for predicted (start, end, type) spans."""
     gold = {(*_trim(sentence, sentence.index(text), sentence.index(text) + len(text)), kind) for text, kind in expected}
     guess = {(*_trim(sentence, start, end), kind) for start, end, kind in predicted}
@@ -127,15 +159,39 @@ def run_suite(model, tokenizer, device="cpu") -> list[CaseResult]:
         for (name, sentence, expected), entities in zip(NER_CASES, (r.entities for r in ner_results)):
             spans = [(e.start, e.end, e.type) for e in entities]
             status, score, detail = judge_ner(sentence, expected, spans)
-            results.append(CaseResult("ner", name, sentence, "", [list(e) for e in expected],
-                                      [[e.text, e.type] for e in entities], status, score, detail, [list(s) for s in spans]))
+            results.append(
+                CaseResult(
+                    "ner",
+                    name,
+                    sentence,
+                    "",
+                    [list(e) for e in expected],
+                    [[e.text, e.type] for e in entities],
+                    status,
+                    score,
+                    detail,
+                    [list(s) for s in spans],
+                )
+            )
     if "qa" in model.spec.tasks:
         answers = predict("qa", [QaItem(question, context) for _, context, question, _ in QA_CASES])
         for (name, context, question, expected), best in zip(QA_CASES, answers):
             span = best[0]
             status, score, detail = judge_qa(span.text, expected)
-            results.append(CaseResult("qa", name, context, question, [expected], [span.text], status, score, detail,
-                                      [span.start, span.end]))
+            results.append(
+                CaseResult(
+                    "qa",
+                    name,
+                    context,
+                    question,
+                    [expected],
+                    [span.text],
+                    status,
+                    score,
+                    detail,
+                    [span.start, span.end],
+                )
+            )
     return results
 
 

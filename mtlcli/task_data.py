@@ -56,8 +56,9 @@ def augmented(task, examples: list, config: TrainConfig) -> list:
 
     extra = []
     if config.augment and task.augmentable:
-        settings = augment.AugmentSettings(augment.parse_operations(config.augment), config.augment_prob,
-                                           config.augment_copies, config.seed)
+        settings = augment.AugmentSettings(
+            augment.parse_operations(config.augment), config.augment_prob, config.augment_copies, config.seed
+        )
         needs_synonyms = {"synonym", "insert"} & set(settings.operations)
         extra += task.augment(examples, settings, augment.Synonyms() if needs_synonyms else None)
     if config.backtranslate_models and task.name == "cls":  # config validation allows it for cls only

@@ -54,18 +54,32 @@ def backbone_dir(tmp_path_factory) -> Path:
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=special)
     tokenizer.train_from_iterator(CORPUS * 4, trainer)
-    fast = BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]")
+    fast = BertTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     # post-processing adds [CLS]/[SEP] and pair type ids, as for a real BERT
     from tokenizers.processors import TemplateProcessing
 
     fast.backend_tokenizer.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", fast.cls_token_id), ("[SEP]", fast.sep_token_id)],
     )
     fast.save_pretrained(directory)
-    config = BertConfig(vocab_size=len(fast), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=128, max_position_embeddings=512, pad_token_id=fast.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(fast),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        pad_token_id=fast.pad_token_id,
+    )
     import torch
 
     torch.manual_seed(0)  # the same tiny backbone in every session
@@ -84,9 +98,18 @@ def ner_file(tmp_path) -> Path:
 @pytest.fixture
 def qa_file(tmp_path) -> Path:
     path = tmp_path / "qa.json"
-    data = [{"title": f"article {i}", "paragraphs": [{"context": c, "qas": [
-        {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": c.index(a)}]}]}]}
-        for i, (c, q, a) in enumerate(QA_PAIRS)]
+    data = [
+        {
+            "title": f"article {i}",
+            "paragraphs": [
+                {
+                    "context": c,
+                    "qas": [{"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": c.index(a)}]}],
+                }
+            ],
+        }
+        for i, (c, q, a) in enumerate(QA_PAIRS)
+    ]
     path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
     return path
 
@@ -94,7 +117,9 @@ def qa_file(tmp_path) -> Path:
 @pytest.fixture
 def cls_file(tmp_path) -> Path:
     path = tmp_path / "cls.csv"
-    rows = ["text,label"] + [f"\"{' '.join(tokens)}\",{'person' if 'B-PER' in tags else 'other'}" for tokens, tags in NER_SENTENCES]
+    rows = ["text,label"] + [
+        f'"{" ".join(tokens)}",{"person" if "B-PER" in tags else "other"}' for tokens, tags in NER_SENTENCES
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 

@@ -8,14 +8,14 @@ from collections import Counter
 
 def official_normalize_answer(s):
     def remove_articles(text):
-        return re.sub(r'\b(a|an|the)\b', ' ', text)
+        return re.sub(r"\b(a|an|the)\b", " ", text)
 
     def white_space_fix(text):
-        return ' '.join(text.split())
+        return " ".join(text.split())
 
     def remove_punc(text):
         exclude = set(string.punctuation)
-        return ''.join(ch for ch in text if ch not in exclude)
+        return "".join(ch for ch in text if ch not in exclude)
 
     def lower(text):
         return text.lower()
@@ -37,7 +37,7 @@ def official_f1_score(prediction, ground_truth):
 
 
 def official_exact_match_score(prediction, ground_truth):
-    return (official_normalize_answer(prediction) == official_normalize_answer(ground_truth))
+    return official_normalize_answer(prediction) == official_normalize_answer(ground_truth)
 
 
 def official_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
@@ -51,19 +51,19 @@ def official_metric_max_over_ground_truths(metric_fn, prediction, ground_truths)
 def official_evaluate(dataset, predictions):
     f1 = exact_match = total = 0
     for article in dataset:
-        for paragraph in article['paragraphs']:
-            for qa in paragraph['qas']:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
                 total += 1
-                if qa['id'] not in predictions:
+                if qa["id"] not in predictions:
                     continue  # (official prints "Unanswered question ... will receive score 0.")
-                ground_truths = list(map(lambda x: x['text'], qa['answers']))
-                prediction = predictions[qa['id']]
+                ground_truths = list(map(lambda x: x["text"], qa["answers"]))
+                prediction = predictions[qa["id"]]
                 exact_match += official_metric_max_over_ground_truths(
-                    official_exact_match_score, prediction, ground_truths)
-                f1 += official_metric_max_over_ground_truths(
-                    official_f1_score, prediction, ground_truths)
+                    official_exact_match_score, prediction, ground_truths
+                )
+                f1 += official_metric_max_over_ground_truths(official_f1_score, prediction, ground_truths)
 
     exact_match = 100.0 * exact_match / total
     f1 = 100.0 * f1 / total
 
-    return {'exact_match': exact_match, 'f1': f1}
+    return {"exact_match": exact_match, "f1": f1}

@@ -9,8 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtlcli import augment
-from mtlcli.augment import (OPERATIONS, AugmentSettings, Synonyms, augment_cls, augment_ner, backtranslate,
-                            parse_operations)
+from mtlcli.augment import (
+    OPERATIONS,
+    AugmentSettings,
+    Synonyms,
+    augment_cls,
+    augment_ner,
+    backtranslate,
+    parse_operations,
+)
 from mtlcli.data.examples import ClsExample, NerExample
 from mtlcli.errors import InputError
 
@@ -65,13 +72,16 @@ def test_parse_operations():
         parse_operations(" , ")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"operations": ()}, "at least one operation"),
-    ({"operations": ("swap",), "probability": 0.0}, "probability"),
-    ({"operations": ("swap",), "probability": 1.5}, "probability"),
-    ({"operations": ("swap",), "copies": 0}, "copies"),
-    ({"operations": ("shuffle",)}, "shuffle"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"operations": ()}, "at least one operation"),
+        ({"operations": ("swap",), "probability": 0.0}, "probability"),
+        ({"operations": ("swap",), "probability": 1.5}, "probability"),
+        ({"operations": ("swap",), "copies": 0}, "copies"),
+        ({"operations": ("shuffle",)}, "shuffle"),
+    ],
+)
 def test_settings_are_checked(kwargs, message):
     with pytest.raises(InputError, match=message):
         AugmentSettings(**kwargs)
@@ -113,8 +123,27 @@ def test_synonym_operations_need_a_source_but_swap_does_not():
 
 # ------------------------------------------------------------------------------------------------- NER is label-safe
 
-WORDS = ["quick", "city", "good", "run", "the", "of", "and", ",", ".", "Big", "house", "xqzzv", "happy", "car",
-         "Paris", "walked", "\"Hello,", "UN", "small"]
+WORDS = [
+    "quick",
+    "city",
+    "good",
+    "run",
+    "the",
+    "of",
+    "and",
+    ",",
+    ".",
+    "Big",
+    "house",
+    "xqzzv",
+    "happy",
+    "car",
+    "Paris",
+    "walked",
+    '"Hello,',
+    "UN",
+    "small",
+]
 
 
 @st.composite
@@ -130,9 +159,13 @@ def ner_sentences(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(sentences=st.lists(ner_sentences(), min_size=1, max_size=4),
-       operations=st.sets(st.sampled_from(OPERATIONS), min_size=1),
-       probability=st.floats(0.05, 1.0), copies=st.integers(1, 3), seed=st.integers(0, 10**6))
+@given(
+    sentences=st.lists(ner_sentences(), min_size=1, max_size=4),
+    operations=st.sets(st.sampled_from(OPERATIONS), min_size=1),
+    probability=st.floats(0.05, 1.0),
+    copies=st.integers(1, 3),
+    seed=st.integers(0, 10**6),
+)
 def test_ner_augmentation_never_changes_an_entity_span(synonyms, sentences, operations, probability, copies, seed):
     run = AugmentSettings(tuple(operations), probability=probability, copies=copies, seed=seed)
     new = augment_ner(sentences, run, synonyms)
@@ -147,13 +180,19 @@ def test_ner_augmentation_never_changes_an_entity_span(synonyms, sentences, oper
         assert valid_iob2(example.tags)
         assert all(token.strip() and " " not in token for token in example.tokens)
         # same id may occur twice in the drawn list: the copy matches one of them, unchanged in its entities
-        assert any(entities(example.tokens, example.tags) == entities(s.tokens, s.tags)
-                   and (example.tokens, example.tags) != (s.tokens, s.tags) for s in originals[base])
+        assert any(
+            entities(example.tokens, example.tags) == entities(s.tokens, s.tags)
+            and (example.tokens, example.tags) != (s.tokens, s.tags)
+            for s in originals[base]
+        )
 
 
 def test_ner_operations_touch_only_o_tokens():
-    sentence = NerExample("n", ["Angela", "Merkel", "visited", "the", "big", "city", "of", "Paris", "today"],
-                          ["B-PER", "I-PER", "O", "O", "O", "O", "O", "B-LOC", "O"])
+    sentence = NerExample(
+        "n",
+        ["Angela", "Merkel", "visited", "the", "big", "city", "of", "Paris", "today"],
+        ["B-PER", "I-PER", "O", "O", "O", "O", "O", "B-LOC", "O"],
+    )
     for operation in OPERATIONS:
         for seed in range(20):
             [new] = augment_ner([sentence], AugmentSettings((operation,), 0.5, seed=seed), OneSynonym()) or [sentence]
@@ -199,8 +238,9 @@ def test_operations_respect_the_probability():
     moved = sum(a != b for a, b in zip(swapped.text.split(), words))
     assert sorted(swapped.text.split()) == sorted(words) and 0 < moved <= 2 * expected
 
-    deleted = augment_cls([ClsExample(f"a{i}", text, "x") for i in range(20)], AugmentSettings(("delete",), alpha),
-                          None)
+    deleted = augment_cls(
+        [ClsExample(f"a{i}", text, "x") for i in range(20)], AugmentSettings(("delete",), alpha), None
+    )
     kept = [len(example.text.split()) for example in deleted]
     fraction = 1 - sum(kept) / (len(words) * len(kept))
     assert abs(fraction - alpha) < 0.03  # 4000 independent draws
@@ -208,15 +248,15 @@ def test_operations_respect_the_probability():
 
 
 def test_stopwords_are_not_replaced():
-    [new] = augment_cls([ClsExample("s", "the cat and the dog", "x")], AugmentSettings(("synonym",), 1.0),
-                        OneSynonym())
+    [new] = augment_cls([ClsExample("s", "the cat and the dog", "x")], AugmentSettings(("synonym",), 1.0), OneSynonym())
     assert new.text == "the SYN and the SYN"
 
 
 def test_deletion_never_deletes_every_word():
     for seed in range(20):
-        [new] = augment_cls([ClsExample("d", "alpha beta gamma", "x")], AugmentSettings(("delete",), 1.0, seed=seed),
-                            None)
+        [new] = augment_cls(
+            [ClsExample("d", "alpha beta gamma", "x")], AugmentSettings(("delete",), 1.0, seed=seed), None
+        )
         assert len(new.text.split()) == 1
 
 
@@ -224,8 +264,10 @@ def test_deletion_never_deletes_every_word():
 
 
 def test_fixed_seed_gives_identical_output(synonyms):
-    examples = [ClsExample(f"c{i}", f"The quick brown fox {i} jumps over the lazy dog near the big city", "pos")
-                for i in range(6)]
+    examples = [
+        ClsExample(f"c{i}", f"The quick brown fox {i} jumps over the lazy dog near the big city", "pos")
+        for i in range(6)
+    ]
     run = AugmentSettings(OPERATIONS, probability=0.3, copies=3, seed=7)
     first = augment_cls(examples, run, synonyms)
     assert first == augment_cls(examples, run, synonyms)
@@ -253,8 +295,10 @@ def test_backtranslation_without_models_is_a_clear_error():
     examples = [ClsExample("a", "hello world", "x")]
     with pytest.raises(InputError) as error:
         backtranslate(examples, None)
-    assert str(error.value) == ("back-translation needs --backtranslate-models DIR_EN_X DIR_X_EN "
-                                "(local translation model directories); none given")
+    assert str(error.value) == (
+        "back-translation needs --backtranslate-models DIR_EN_X DIR_X_EN "
+        "(local translation model directories); none given"
+    )
     with pytest.raises(InputError, match="two directories"):
         backtranslate(examples, ("only-one",))
     with pytest.raises(InputError, match="not found"):
@@ -282,13 +326,31 @@ def tiny_translation_model(directory, seed: int) -> str:
     from tokenizers.processors import TemplateProcessing
 
     tokenizer.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", model_max_length=64)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=64,
+    )
     fast.save_pretrained(directory)
-    config = BartConfig(vocab_size=len(fast), d_model=16, encoder_layers=1, decoder_layers=1,
-                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                        decoder_ffn_dim=32, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
-                        eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2)
+    config = BartConfig(
+        vocab_size=len(fast),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_eos_token_id=2,
+    )
     torch.manual_seed(seed)
     BartForConditionalGeneration(config).save_pretrained(directory)
     return str(directory)
@@ -297,9 +359,18 @@ def tiny_translation_model(directory, seed: int) -> str:
 def test_backtranslation_plumbing_with_tiny_local_models(tmp_path):
     forward = tiny_translation_model(tmp_path / "en-fr", seed=0)
     backward = tiny_translation_model(tmp_path / "fr-en", seed=1)
-    examples = [ClsExample(f"b{i}", text, label) for i, (text, label) in enumerate([
-        ("the quick brown fox", "animal"), ("jumps over the lazy dog", "animal"), ("the dog", "pet"),
-        ("a sentence with unknown words entirely", "other"), ("fox", "animal")])]
+    examples = [
+        ClsExample(f"b{i}", text, label)
+        for i, (text, label) in enumerate(
+            [
+                ("the quick brown fox", "animal"),
+                ("jumps over the lazy dog", "animal"),
+                ("the dog", "pet"),
+                ("a sentence with unknown words entirely", "other"),
+                ("fox", "animal"),
+            ]
+        )
+    ]
     out = backtranslate(examples, (forward, backward), batch_size=2, device="cpu")
     assert [e.id for e in out] == [f"b{i}#bt" for i in range(5)]
     assert [e.label for e in out] == [e.label for e in examples]
@@ -315,7 +386,9 @@ def test_training_data_gets_augmented_copies(tmp_path):
     path = tmp_path / "ner.conll"
     path.write_text("Paris B-LOC\nis O\na O\nbig O\ncity O\n\nBerlin B-LOC\nhas O\nmany O\nold O\nhouses O\n")
     plain = read_task_data(resolve([], [f'ner_train="{path}"']))["ner"].train
-    data = read_task_data(resolve([], [f'ner_train="{path}"', 'augment="swap,delete"', "augment_prob=0.5", "augment_copies=2"]))
+    data = read_task_data(
+        resolve([], [f'ner_train="{path}"', 'augment="swap,delete"', "augment_prob=0.5", "augment_copies=2"])
+    )
     train = data["ner"].train
     assert train[: len(plain)] == plain and len(plain) < len(train) <= 3 * len(plain)
-    assert all(ex.tags[0] == "B-LOC" or "B-LOC" in ex.tags for ex in train[len(plain):])
+    assert all(ex.tags[0] == "B-LOC" or "B-LOC" in ex.tags for ex in train[len(plain) :])

@@ -9,7 +9,10 @@ from typer.testing import CliRunner
 
 from mtlcli.cli.main import app
 
-SQUAD_OK = {"context": "Paris is in France.", "qas": [{"id": "a", "question": "Where?", "answers": [{"text": "France", "answer_start": 12}]}]}
+SQUAD_OK = {
+    "context": "Paris is in France.",
+    "qas": [{"id": "a", "question": "Where?", "answers": [{"text": "France", "answer_start": 12}]}],
+}
 
 
 def squad(paragraph):
@@ -23,10 +26,22 @@ MALFORMED = {
     "no_tag.conll": ("--ner-train", b"Paris B-LOC\nis\n", ":2: tag column missing"),
     "unknown_tag.conll": ("--ner-train", b"Paris B-LOC\nis X-FOO\n", ":2: unknown tag"),
     "garbage.conll": ("--ner-train", bytes(range(256)) * 4, "garbage.conll"),
-    "answer_missing.json": ("--qa-train", squad({"context": "Paris is in France.", "qas": [
-        {"id": "a", "question": "Where?", "answers": [{"text": "Spain", "answer_start": 0}]}]}).encode(), "qas[0]"),
-    "duplicate_ids.json": ("--qa-train", squad({"context": "Paris is in France.", "qas": SQUAD_OK["qas"] * 2}).encode(), "duplicate"),
-    "not_json.json": ("--qa-train", b"{\"data\": [", "not_json.json"),
+    "answer_missing.json": (
+        "--qa-train",
+        squad(
+            {
+                "context": "Paris is in France.",
+                "qas": [{"id": "a", "question": "Where?", "answers": [{"text": "Spain", "answer_start": 0}]}],
+            }
+        ).encode(),
+        "qas[0]",
+    ),
+    "duplicate_ids.json": (
+        "--qa-train",
+        squad({"context": "Paris is in France.", "qas": SQUAD_OK["qas"] * 2}).encode(),
+        "duplicate",
+    ),
+    "not_json.json": ("--qa-train", b'{"data": [', "not_json.json"),
     "truncated.json.gz": ("--qa-train", gzip.compress(squad(SQUAD_OK).encode())[:-10], "truncated.json.gz"),
     "other_columns.csv": ("--cls-train", b"sentence_text,category_name\nhello,greet\n", "columns"),
     "empty_label.csv": ("--cls-train", b"text,label\nhello,\n", ":2:"),
@@ -38,7 +53,9 @@ def test_malformed_file_is_one_clear_line_and_exit_2(tmp_path, name):
     flag, content, expected = MALFORMED[name]
     path = tmp_path / name
     path.write_bytes(content)
-    result = CliRunner().invoke(app, ["train", flag, str(path), "--backbone", str(tmp_path), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        app, ["train", flag, str(path), "--backbone", str(tmp_path), "-o", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2, result.output
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"error: {path}") and expected in first, first
@@ -52,8 +69,15 @@ def test_full_disk_during_checkpoint_keeps_the_previous_one(backbone_dir, tmp_pa
     from mtlcli.training import checkpoint
     from mtlcli.training.trainer import train
 
-    settings = [f'backbone="{backbone_dir}"', f'output_dir="{tmp_path / "run"}"', 'cache_dir=""', f'ner_train="{ner_file}"',
-                "epochs=2", "batch_size=4", "precision=fp32"]
+    settings = [
+        f'backbone="{backbone_dir}"',
+        f'output_dir="{tmp_path / "run"}"',
+        'cache_dir=""',
+        f'ner_train="{ner_file}"',
+        "epochs=2",
+        "batch_size=4",
+        "precision=fp32",
+    ]
     real_save = checkpoint.torch.save
     calls = []
 

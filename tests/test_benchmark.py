@@ -38,12 +38,26 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
 FAST = {"quick": True, "warmup": 1, "repeats": 2, "steps": 1, "infer_examples": 4}
 
 
 def config_for(ner_file, qa_file, **more):
-    return resolve([], [], {"ner_train": str(ner_file), "ner_valid": str(ner_file), "qa_train": str(qa_file),
-                            "qa_valid": str(qa_file), "cache_dir": "", "precision": "fp32", "batch_size": 4, **more})
+    return resolve(
+        [],
+        [],
+        {
+            "ner_train": str(ner_file),
+            "ner_valid": str(ner_file),
+            "qa_train": str(qa_file),
+            "qa_valid": str(qa_file),
+            "cache_dir": "",
+            "precision": "fp32",
+            "batch_size": 4,
+            **more,
+        },
+    )
 
 
 @pytest.fixture
@@ -57,14 +71,26 @@ def small_backbone(tmp_path, backbone_dir):
         if (backbone_dir / name).exists():
             shutil.copy(backbone_dir / name, directory / name)
     base = BertConfig.from_pretrained(backbone_dir)
-    BertConfig(vocab_size=base.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-               intermediate_size=64, pad_token_id=base.pad_token_id).save_pretrained(directory)
+    BertConfig(
+        vocab_size=base.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=base.pad_token_id,
+    ).save_pretrained(directory)
     return directory
 
 
-def test_speed_table_has_one_row_per_backbone_with_positive_throughputs(backbone_dir, small_backbone, ner_file, qa_file):
-    result = run_benchmark(config_for(ner_file, qa_file), BenchmarkOptions(
-        backbones=[str(backbone_dir), str(small_backbone)], random_init=True, tokenizer=str(backbone_dir), **FAST))
+def test_speed_table_has_one_row_per_backbone_with_positive_throughputs(
+    backbone_dir, small_backbone, ner_file, qa_file
+):
+    result = run_benchmark(
+        config_for(ner_file, qa_file),
+        BenchmarkOptions(
+            backbones=[str(backbone_dir), str(small_backbone)], random_init=True, tokenizer=str(backbone_dir), **FAST
+        ),
+    )
     assert [m["backbone"] for m in result["models"]] == [str(backbone_dir), str(small_backbone)]
     for model in result["models"]:
         assert model["parameters"]["encoder"] > 0 and model["parameters"]["heads"] > 0
@@ -75,7 +101,9 @@ def test_speed_table_has_one_row_per_backbone_with_positive_throughputs(backbone
             assert len(train["repeats"]) == 2
             for size in ("1", "4"):
                 infer = model["inference"][task][size]
-                assert infer["examples_per_s"] > 0 and infer["tokens_per_s"] > 0 and 0 < infer["p50_ms"] <= infer["p95_ms"]
+                assert (
+                    infer["examples_per_s"] > 0 and infer["tokens_per_s"] > 0 and 0 < infer["p50_ms"] <= infer["p95_ms"]
+                )
         assert model["peak_memory_mb"]["train"] > 0 and model["peak_memory_mb"]["inference"] > 0
     big, small = result["models"]
     assert small["parameters"]["encoder"] < big["parameters"]["encoder"]
@@ -98,8 +126,12 @@ def test_random_init_from_a_shipped_config_works_offline(monkeypatch, tmp_path, 
     import torch
     from transformers import AutoModel
 
-    expected = {"distilbert": 66_362_880, "bert-base-uncased": 109_482_240, "roberta": 124_645_632,
-                "google-bert/bert-large-uncased": 335_141_888}
+    expected = {
+        "distilbert": 66_362_880,
+        "bert-base-uncased": 109_482_240,
+        "roberta": 124_645_632,
+        "google-bert/bert-large-uncased": 335_141_888,
+    }
     for name, parameters in expected.items():
         with torch.device("meta"):
             encoder = AutoModel.from_config(backbones.load_backbone_config(name))
@@ -112,18 +144,47 @@ def test_random_init_from_a_shipped_config_works_offline(monkeypatch, tmp_path, 
     config = json.loads((backbone_dir / "config.json").read_text())
     tiny.write_text(json.dumps({k: v for k, v in config.items() if not k.startswith(("_", "transformers_version"))}))
     shipped = backbones.shipped_config_file
-    monkeypatch.setattr(backbones, "shipped_config_file", lambda name: tiny if name == "tiny-offline" else shipped(name))
-    result = run_benchmark(config_for(ner_file, qa_file), BenchmarkOptions(
-        backbones=["tiny-offline"], random_init=True, tokenizer=str(backbone_dir), **FAST))
+    monkeypatch.setattr(
+        backbones, "shipped_config_file", lambda name: tiny if name == "tiny-offline" else shipped(name)
+    )
+    result = run_benchmark(
+        config_for(ner_file, qa_file),
+        BenchmarkOptions(backbones=["tiny-offline"], random_init=True, tokenizer=str(backbone_dir), **FAST),
+    )
     (model,) = result["models"]
     assert model["backbone"] == "tiny-offline" and model["train"]["ner"]["tokens_per_s"] > 0
     assert result["settings"]["random_init"] is True
 
 
 def test_json_csv_markdown_and_plot_from_the_command(tmp_path, backbone_dir, ner_file, qa_file):
-    common = ["benchmark", "--backbone", str(backbone_dir), "--ner-train", str(ner_file), "--ner-valid", str(ner_file),
-              "--qa-train", str(qa_file), "--qa-valid", str(qa_file), "--quick", "--warmup", "0", "--repeats", "1",
-              "--steps", "1", "--infer-examples", "2", "--batch-size", "2", "--precision", "fp32", "--set", "cache_dir="]
+    common = [
+        "benchmark",
+        "--backbone",
+        str(backbone_dir),
+        "--ner-train",
+        str(ner_file),
+        "--ner-valid",
+        str(ner_file),
+        "--qa-train",
+        str(qa_file),
+        "--qa-valid",
+        str(qa_file),
+        "--quick",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--steps",
+        "1",
+        "--infer-examples",
+        "2",
+        "--batch-size",
+        "2",
+        "--precision",
+        "fp32",
+        "--set",
+        "cache_dir=",
+    ]
     out = tmp_path / "results"
     result = runner.invoke(app, common + ["--json", "--out", str(out), "--plot", str(out / "chart.png")])
     assert result.exit_code == 0, result.output
@@ -145,17 +206,23 @@ def test_json_csv_markdown_and_plot_from_the_command(tmp_path, backbone_dir, ner
     assert float(row["train_ner_tokens_per_s"]) > 0 and float(row["infer_qa_bsN_examples_per_s"]) > 0
     assert row["machine_cores"] and row["machine_torch"] and row["machine_device"] == "cpu"
 
-    for args, message in [(["--json", "--csv"], "choose one"), (["--compare", "pairs"], "--compare must be"),
-                          (["--tasks", "ner,pos"], "unknown task 'pos'"), (["--repeats", "0"], "at least 1"),
-                          (["--plot", "chart.jpg"], "PNG")]:
+    for args, message in [
+        (["--json", "--csv"], "choose one"),
+        (["--compare", "pairs"], "--compare must be"),
+        (["--tasks", "ner,pos"], "unknown task 'pos'"),
+        (["--repeats", "0"], "at least 1"),
+        (["--plot", "chart.jpg"], "PNG"),
+    ]:
         result = runner.invoke(app, common + args)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.startswith("error: ") and message in result.stderr, (args, result.stderr)
 
 
 def test_compare_single_task_same_budget(backbone_dir, ner_file, qa_file):
-    result = run_benchmark(config_for(ner_file, qa_file, epochs=1), BenchmarkOptions(
-        backbones=[str(backbone_dir)], compare="single-task", **FAST))
+    result = run_benchmark(
+        config_for(ner_file, qa_file, epochs=1),
+        BenchmarkOptions(backbones=[str(backbone_dir)], compare="single-task", **FAST),
+    )
     (entry,) = result["compare"]
     joint, single_ner, single_qa, total = entry["rows"]
     assert [r["model"] for r in entry["rows"]] == ["joint", "single-ner", "single-qa", "single-task total"]
@@ -170,13 +237,20 @@ def test_compare_single_task_same_budget(backbone_dir, ner_file, qa_file):
         assert paired["ratio"] > 0
     assert result["accuracy"][0]["metrics"] == joint["metrics"]
     sections = [(r["section"], r["model"]) for r in csv_rows(result)]
-    assert sections == [("speed", "joint"), ("compare", "joint"), ("compare", "single-ner"), ("compare", "single-qa"),
-                        ("compare", "single-task total")]
+    assert sections == [
+        ("speed", "joint"),
+        ("compare", "joint"),
+        ("compare", "single-ner"),
+        ("compare", "single-qa"),
+        ("compare", "single-task total"),
+    ]
     assert "Joint model vs one model per task" in markdown(result)
 
     with pytest.raises(InputError, match="at least two tasks"):
-        run_benchmark(config_for(ner_file, qa_file), BenchmarkOptions(backbones=[str(backbone_dir)], tasks=["ner"],
-                                                                      compare="single-task", **FAST))
+        run_benchmark(
+            config_for(ner_file, qa_file),
+            BenchmarkOptions(backbones=[str(backbone_dir)], tasks=["ner"], compare="single-task", **FAST),
+        )
 
 
 def test_a_training_step_runs_the_encoder_once_per_batch(tmp_path, backbone_dir, ner_file, qa_file):
@@ -211,7 +285,8 @@ def test_the_training_probe_runs_the_public_step_and_leaves_the_stream_alone(tmp
     stream = run.streams["ner"]
     seen = []
     hook = run.core.encoder.register_forward_hook(
-        lambda *args: seen.append((vars(stream).get("next_rows"), type(stream).next_rows)))
+        lambda *args: seen.append((vars(stream).get("next_rows"), type(stream).next_rows))
+    )
     probe = TrainingProbe(run, "ner")
     try:
         assert "next_rows" not in vars(stream)  # never patched, not even between steps
@@ -241,14 +316,16 @@ def test_inference_times_the_predict_path_on_a_prepared_copy(monkeypatch, tmp_pa
     training = run.core.training
     calls = {"ner": [], "qa": []}
     for name, seen in calls.items():
+
         def spy(model, tokenizer, inputs, *args, _predict=tasks.get(name).predict, _seen=seen, **options):
             results = _predict(model, tokenizer, inputs, *args, **options)
             _seen.append((model, list(inputs), results))
             return results
 
         monkeypatch.setattr(tasks.get(name), "predict", spy)
-    results = {task: measure_inference(run, task, {"infer_examples": 4}, "tiny", lambda kind, data: None)
-               for task in calls}
+    results = {
+        task: measure_inference(run, task, {"infer_examples": 4}, "tiny", lambda kind, data: None) for task in calls
+    }
     for task, per_size in results.items():
         # per batch size one untimed request first; then 4 requests of 1 input (batch 1), 1 request of 4 (batch 4)
         assert [len(inputs) for _, inputs, _ in calls[task]] == [1, 1, 1, 1, 1, 4, 4]
@@ -279,8 +356,9 @@ def test_inference_clamps_ids_and_falls_back_to_evaluate(monkeypatch, tmp_path, 
     run = Run(config, lambda kind, data: None, overwrite=True, resume=False)
     model = probes.inference_model(run, Candidate("small vocabulary", str(backbone_dir), vocab_size=20, clamp=1))
     largest = []
-    model.encoder.register_forward_pre_hook(lambda m, args, kwargs: largest.append(int(kwargs["input_ids"].max())),
-                                            with_kwargs=True)
+    model.encoder.register_forward_pre_hook(
+        lambda m, args, kwargs: largest.append(int(kwargs["input_ids"].max())), with_kwargs=True
+    )
     monkeypatch.delitem(probes.RAW_INPUTS, "qa")  # as for a task registered outside mtl
     evaluated = []
     evaluate = tasks.get("qa").evaluate

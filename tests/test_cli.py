@@ -1,6 +1,6 @@
 import json
-import tomllib
 
+import tomllib
 from typer.testing import CliRunner
 
 from mtlcli.cli.main import app
@@ -49,8 +49,22 @@ def test_missing_file_and_model_dir(tmp_path):
 
 
 def test_train_and_prepare_end_to_end(tmp_path, backbone_dir, ner_file, qa_file):
-    common = ["--backbone", backbone_dir, "--ner-train", ner_file, "--ner-valid", ner_file, "--qa-train", qa_file,
-              "--set", "qa_max_length=64", "--set", "doc_stride=16", "--set", f"cache_dir={tmp_path / 'cache'}"]
+    common = [
+        "--backbone",
+        backbone_dir,
+        "--ner-train",
+        ner_file,
+        "--ner-valid",
+        ner_file,
+        "--qa-train",
+        qa_file,
+        "--set",
+        "qa_max_length=64",
+        "--set",
+        "doc_stride=16",
+        "--set",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     result = run("prepare", *common, "--json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]

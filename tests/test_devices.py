@@ -19,8 +19,10 @@ def test_devices_named_or_auto():
             resolve_device("cuda:1")
 
 
-@pytest.mark.parametrize("capability, bf16_hardware, expected", [
-    ("AVX512", True, "bf16"), ("AVX2", True, "fp32"), ("AVX512", False, "fp32"), ("DEFAULT", False, "fp32")])
+@pytest.mark.parametrize(
+    "capability, bf16_hardware, expected",
+    [("AVX512", True, "bf16"), ("AVX2", True, "fp32"), ("AVX512", False, "fp32"), ("DEFAULT", False, "fp32")],
+)
 def test_auto_precision_on_the_cpu_follows_what_torch_dispatches(monkeypatch, capability, bf16_hardware, expected):
     # ATEN_CPU_CAPABILITY=avx2 on an AVX512-BF16 Xeon: torch reports AVX2, and bf16 would be emulated (slow)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)

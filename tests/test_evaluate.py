@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import NER_SENTENCES, QA_PAIRS
 from squad_official import official_evaluate
 from typer.testing import CliRunner
 
-from conftest import NER_SENTENCES, QA_PAIRS
 from mtlcli.cli.main import app
 
 runner = CliRunner()
@@ -39,16 +39,53 @@ def trained(backbone_dir, tmp_path_factory):
     train_ner = root / "train.conll"
     train_ner.write_text("\n\n".join("\n".join(f"{t} {g}" for t, g in zip(*s)) for s in NER_SENTENCES) + "\n")
     qa = root / "qa.json"
-    qa.write_text(json.dumps({"version": "1.1", "data": [{"title": f"a{i}", "paragraphs": [{"context": c, "qas": [
-        {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": c.index(a)}]}]}]}
-        for i, (c, q, a) in enumerate(QA_PAIRS)]}), encoding="utf-8")
+    qa.write_text(
+        json.dumps(
+            {
+                "version": "1.1",
+                "data": [
+                    {
+                        "title": f"a{i}",
+                        "paragraphs": [
+                            {
+                                "context": c,
+                                "qas": [
+                                    {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": c.index(a)}]}
+                                ],
+                            }
+                        ],
+                    }
+                    for i, (c, q, a) in enumerate(QA_PAIRS)
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     cls = root / "cls.csv"
-    cls.write_text("text,label\n" + "".join(f"\"{' '.join(t)}\",{'person' if 'B-PER' in g else 'other'}\n"
-                                            for t, g in NER_SENTENCES), encoding="utf-8")
+    cls.write_text(
+        "text,label\n"
+        + "".join(f'"{" ".join(t)}",{"person" if "B-PER" in g else "other"}\n' for t, g in NER_SENTENCES),
+        encoding="utf-8",
+    )
     run_dir = root / "run"
-    mtl.train(backbone=str(backbone_dir), ner_train=str(train_ner), ner_valid=str(train_ner), qa_train=str(qa),
-              qa_valid=str(qa), cls_train=str(cls), epochs=6, lr=2e-3, batch_size=4, output_dir=str(run_dir),
-              cache_dir="", max_length=32, qa_max_length=48, doc_stride=16, precision="fp32", warmup_ratio=0.0)
+    mtl.train(
+        backbone=str(backbone_dir),
+        ner_train=str(train_ner),
+        ner_valid=str(train_ner),
+        qa_train=str(qa),
+        qa_valid=str(qa),
+        cls_train=str(cls),
+        epochs=6,
+        lr=2e-3,
+        batch_size=4,
+        output_dir=str(run_dir),
+        cache_dir="",
+        max_length=32,
+        qa_max_length=48,
+        doc_stride=16,
+        precision="fp32",
+        warmup_ratio=0.0,
+    )
     return {"model": run_dir / "last", "ner": ner, "qa": qa, "cls": cls, "root": root}
 
 
@@ -77,8 +114,21 @@ def test_prediction_files_rescore_to_metrics_json(trained, tmp_path):
     from sklearn.metrics import f1_score as sk_f1
 
     out = tmp_path / "eval"
-    result = run("evaluate", trained["model"], "--ner", trained["ner"], "--qa", trained["qa"], "--cls", trained["cls"],
-                 "--out", out, "--json", "--show-errors", "3")
+    result = run(
+        "evaluate",
+        trained["model"],
+        "--ner",
+        trained["ner"],
+        "--qa",
+        trained["qa"],
+        "--cls",
+        trained["cls"],
+        "--out",
+        out,
+        "--json",
+        "--show-errors",
+        "3",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(result.stdout.splitlines()) == 1  # --json: one clean object on stdout ...
@@ -100,7 +150,10 @@ def test_prediction_files_rescore_to_metrics_json(trained, tmp_path):
     report = classification_report(gold, pred, output_dict=True, zero_division=0)
     assert set(ner["per_type"]) == {"LOC", "MISC", "ORG", "PER"}  # MISC scored although the model lacks it
     for kind, row in ner["per_type"].items():
-        assert row["f1"] == pytest.approx(report[kind]["f1-score"], abs=1e-12) and row["support"] == report[kind]["support"]
+        assert (
+            row["f1"] == pytest.approx(report[kind]["f1-score"], abs=1e-12)
+            and row["support"] == report[kind]["support"]
+        )
     assert all(p != "B-MISC" for s in pred for p in s)  # ... and cannot predict it
     assert sum(map(sum, ner["confusion"]["matrix"])) == sum(map(len, gold))
 
@@ -124,8 +177,15 @@ def test_prediction_files_rescore_to_metrics_json(trained, tmp_path):
 
     # every file there, plots are PNGs, nothing half-written left behind
     names = {p.name for p in out.iterdir()}
-    assert names == {"ner_predictions.txt", "qa_predictions.json", "cls_predictions.csv", "metrics.json",
-                     "ner_confusion.png", "cls_confusion.png", "learning_curves.png"}
+    assert names == {
+        "ner_predictions.txt",
+        "qa_predictions.json",
+        "cls_predictions.csv",
+        "metrics.json",
+        "ner_confusion.png",
+        "cls_confusion.png",
+        "learning_curves.png",
+    }
     assert all((out / n).read_bytes().startswith(b"\x89PNG") for n in names if n.endswith(".png"))
 
     # human output on stderr: tables, the unknown type, the worst sentences
@@ -168,7 +228,8 @@ def test_task_the_model_lacks_is_one_line_exit_2(trained, tmp_path):
     result = run("evaluate", ner_only, "--qa", trained["qa"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {ner_only}: the model has no QA head (its tasks: NER); drop --qa"]
+        f"error: {ner_only}: the model has no QA head (its tasks: NER); drop --qa"
+    ]
     assert result.stdout == "" and not list(tmp_path.glob("*.json"))
 
     result = run("evaluate", trained["model"])
@@ -198,7 +259,8 @@ def test_full_disk_is_exit_1_and_leaves_no_partial_file(trained, tmp_path, monke
     result = run("evaluate", trained["model"], "--qa", trained["qa"], "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: could not write {tmp_path / 'out' / 'qa_predictions.json'}: No space left on device"]
+        f"error: could not write {tmp_path / 'out' / 'qa_predictions.json'}: No space left on device"
+    ]
     assert list((tmp_path / "out").iterdir()) == []  # the temp file is gone, no half-written file
 
 
@@ -240,8 +302,15 @@ def test_suite_judging():
 def test_learning_curves_and_confusion_plots():
     from mtlcli.plots import confusion_png, learning_curves_png
 
-    records = [{"type": "epoch", "epoch": e, "train_loss": {"ner": 1 / e, "qa": 2 / e},
-                "valid": {"ner": {"f1": 0.1 * e}, "qa": {"f1": 10.0 * e, "exact_match": 5.0 * e}}} for e in (1, 2, 3)]
+    records = [
+        {
+            "type": "epoch",
+            "epoch": e,
+            "train_loss": {"ner": 1 / e, "qa": 2 / e},
+            "valid": {"ner": {"f1": 0.1 * e}, "qa": {"f1": 10.0 * e, "exact_match": 5.0 * e}},
+        }
+        for e in (1, 2, 3)
+    ]
     assert learning_curves_png(records).startswith(b"\x89PNG")
     assert learning_curves_png([{"epoch": 1, "train_loss": {"cls": 0.5}}]).startswith(b"\x89PNG")  # no validation
     labels = [f"label{i}" for i in range(30)]  # too many to annotate: colours only
@@ -249,8 +318,10 @@ def test_learning_curves_and_confusion_plots():
 
 
 def test_help_and_usage_errors_do_not_import_heavy_libraries(trained):
-    code = ("import sys; from typer.testing import CliRunner; from mtlcli.cli.main import app; "
-            f"r = CliRunner().invoke(app, ['evaluate', {str(trained['model'])!r}]); assert r.exit_code == 2; "
-            "print(sorted(m for m in ('torch', 'transformers', 'matplotlib', 'seqeval') if m in sys.modules))")
+    code = (
+        "import sys; from typer.testing import CliRunner; from mtlcli.cli.main import app; "
+        f"r = CliRunner().invoke(app, ['evaluate', {str(trained['model'])!r}]); assert r.exit_code == 2; "
+        "print(sorted(m for m in ('torch', 'transformers', 'matplotlib', 'seqeval') if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"

@@ -11,10 +11,13 @@ from typer.testing import CliRunner
 from mtlcli.cli.main import app
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
-SIZES = {"bert": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
-         "distilbert": dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64),
-         "roberta": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         type_vocab_size=1)}  # as roberta-base: one segment type
+SIZES = {
+    "bert": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
+    "distilbert": dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64),
+    "roberta": dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, type_vocab_size=1
+    ),
+}  # as roberta-base: one segment type
 
 
 def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"), old_cls_head=False):
@@ -27,14 +30,23 @@ def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"
     from mtlcli.spec import ModelSpec, uses_segments
 
     tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
-    config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                                  max_position_embeddings=130, **SIZES[kind])
+    config = AutoConfig.for_model(
+        kind, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, max_position_embeddings=130, **SIZES[kind]
+    )
     torch.manual_seed(0)
     labels = {"ner": LABELS} | ({"cls": ["a", "b"]} if "cls" in tasks else {})
     heads = {} if old_cls_head else {"cls": registry.get("cls").head_settings(config.to_dict())}
-    spec = ModelSpec(backbone=f"tiny-{kind}", backbone_config=config.to_dict(), tasks=list(tasks), labels=labels,
-                     max_length=64, qa_max_length=96, doc_stride=32, heads=heads,
-                     segment_ids=uses_segments(config.to_dict()))
+    spec = ModelSpec(
+        backbone=f"tiny-{kind}",
+        backbone_config=config.to_dict(),
+        tasks=list(tasks),
+        labels=labels,
+        max_length=64,
+        qa_max_length=96,
+        doc_stride=32,
+        heads=heads,
+        segment_ids=uses_segments(config.to_dict()),
+    )
     model = MultiTaskModel(spec, AutoModel.from_config(config)).eval()
     save_model(model, tokenizer, directory)
     return model, tokenizer
@@ -50,26 +62,36 @@ def test_hf_export_round_trip_for_each_task_and_backbone_type(kind, backbone_dir
     )
 
     model, tokenizer = tiny_model_dir(kind, backbone_dir, tmp_path / "model")
-    result = CliRunner().invoke(app, ["export", str(tmp_path / "model"), "--format", "hf", "--task", "all",
-                                      "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        app, ["export", str(tmp_path / "model"), "--format", "hf", "--task", "all", "-o", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
-    batch = tokenizer(["Paris is in France", "Steve Jobs hired Larry Page in California today"], padding=True,
-                      return_tensors="pt")
+    batch = tokenizer(
+        ["Paris is in France", "Steve Jobs hired Larry Page in California today"], padding=True, return_tensors="pt"
+    )
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     with torch.no_grad():
         ner, info = AutoModelForTokenClassification.from_pretrained(tmp_path / "out" / "ner", output_loading_info=True)
         assert not info["missing_keys"] and not info["unexpected_keys"]
-        assert ner.config.id2label == dict(enumerate(LABELS)) and ner.config.architectures[0].endswith("ForTokenClassification")
+        assert ner.config.id2label == dict(enumerate(LABELS)) and ner.config.architectures[0].endswith(
+            "ForTokenClassification"
+        )
         ours = model("ner", **inputs)["logits"]
         assert torch.allclose(ner(**inputs).logits, ours, atol=1e-5)
 
-        cls, info = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out" / "cls", output_loading_info=True)
+        cls, info = AutoModelForSequenceClassification.from_pretrained(
+            tmp_path / "out" / "cls", output_loading_info=True
+        )
         assert not info["missing_keys"] and not info["unexpected_keys"]
         assert torch.allclose(cls(**inputs).logits, model("cls", **inputs)["logits"], atol=1e-5)
 
         # question + context as a pair, with the tokenizer's segment ids where the backbone has segment embeddings
-        pair = tokenizer(["Who founded Apple?", "Where is Paris?"], ["Steve Jobs founded Apple.", "Paris is in France"],
-                         padding=True, return_tensors="pt")
+        pair = tokenizer(
+            ["Who founded Apple?", "Where is Paris?"],
+            ["Steve Jobs founded Apple.", "Paris is in France"],
+            padding=True,
+            return_tensors="pt",
+        )
         inputs = {k: v for k, v in pair.items() if k != "token_type_ids" or model.spec.segment_ids}
         assert ("token_type_ids" in inputs) == (kind == "bert")
         qa, info = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "out" / "qa", output_loading_info=True)
@@ -80,7 +102,7 @@ def test_hf_export_round_trip_for_each_task_and_backbone_type(kind, backbone_dir
         assert torch.allclose(theirs.end_logits[real], ours["end_logits"][real], atol=1e-5)
     assert AutoTokenizer.from_pretrained(tmp_path / "out" / "ner").vocab == tokenizer.vocab
     card = (tmp_path / "out" / "ner" / "README.md").read_text()
-    assert "B-LOC" in card and "pipeline(\"token-classification\"" in card
+    assert "B-LOC" in card and 'pipeline("token-classification"' in card
 
 
 def test_bad_exports_are_one_line_errors_and_leave_nothing(backbone_dir, tmp_path):

@@ -49,7 +49,7 @@ def test_qa_windows_recover_the_gold_span_exactly(backbone_dir):
             assert e == 0
             continue
         containing += 1
-        assert context[offsets[s][0]: offsets[e][1]] == "Steve Jobs"
+        assert context[offsets[s][0] : offsets[e][1]] == "Steve Jobs"
     assert containing >= 1
 
 

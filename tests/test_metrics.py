@@ -242,8 +242,32 @@ def test_qa_metrics_missing_prediction_counts_zero():
 
 
 _PIECES = [
-    "a", "an", "the", "A", "An", "THE", "The", "cat", "dog", "big", "U.S.", "don't", "an-apple",
-    "theater", "another", "(the)", "«x»", "—", "café", "naïve", "x", "X", "1,000", "$5", "the.", "a!",
+    "a",
+    "an",
+    "the",
+    "A",
+    "An",
+    "THE",
+    "The",
+    "cat",
+    "dog",
+    "big",
+    "U.S.",
+    "don't",
+    "an-apple",
+    "theater",
+    "another",
+    "(the)",
+    "«x»",
+    "—",
+    "café",
+    "naïve",
+    "x",
+    "X",
+    "1,000",
+    "$5",
+    "the.",
+    "a!",
 ]
 _SEPARATORS = [" ", "  ", "\t", "\n", ",", ".", "!", "-", "", " , ", "'", '"', "\u00a0", "\u3000"]
 

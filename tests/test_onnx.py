@@ -71,9 +71,12 @@ def test_one_graph_of_every_head_matches_pytorch_on_a_padded_batch(exported):
     assert onnx_model.runs_numpy and onnx_model.pad_id == tokenizer.pad_token_id
     assert onnx_model.batch_plan([5, 30, 7], 8) == bucketed_batches([5, 30, 7], 8, 130)
     # question + context pairs, padded: segment ids and padding both matter
-    batch = tokenizer(["Who founded Apple?", "Where is Paris?", "Who?"],
-                      ["Steve Jobs founded Apple in California.", "Paris is in France", "Larry Page"],
-                      padding=True, return_tensors="np")
+    batch = tokenizer(
+        ["Who founded Apple?", "Where is Paris?", "Who?"],
+        ["Steve Jobs founded Apple in California.", "Paris is in France", "Larry Page"],
+        padding=True,
+        return_tensors="np",
+    )
     feeds = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
     assert (feeds["attention_mask"] == 0).any() and (feeds["token_type_ids"] == 1).any()
     for task in model.spec.tasks:
@@ -104,7 +107,9 @@ def test_int8_export_runs_and_stays_close(exported):
     model, _, root, fp32 = exported
     (root / "int8").mkdir()
     report = export_onnx(root / "model", root / "int8", quantize="int8")
-    assert report["quantized"] == "int8" and report["max_abs_diff_fp32"] == pytest.approx(fp32["max_abs_diff"], abs=1e-6)
+    assert report["quantized"] == "int8" and report["max_abs_diff_fp32"] == pytest.approx(
+        fp32["max_abs_diff"], abs=1e-6
+    )
     assert (root / "int8" / "model.onnx").stat().st_size < (root / "fp32" / "model.onnx").stat().st_size
     onnx_model = OnnxModel(root / "int8", threads=1)
     feeds = random_feeds(model, 4, 24, seed=7)
@@ -139,10 +144,12 @@ def test_a_backbone_without_segments_has_no_token_type_input(backbone_dir, tmp_p
 
 def test_the_onnx_backend_imports_neither_torch_nor_transformers(exported):
     _, _, root, _ = exported
-    code = ("import sys, numpy as np; from mtlcli.inference.onnx_model import OnnxModel; "
-            f"m = OnnxModel({str(root / 'fp32')!r}); ids = np.array([[2, 9, 3]]); "
-            "m.run('ner', ids, np.ones_like(ids)); "
-            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('torch', 'transformers')))")
+    code = (
+        "import sys, numpy as np; from mtlcli.inference.onnx_model import OnnxModel; "
+        f"m = OnnxModel({str(root / 'fp32')!r}); ids = np.array([[2, 9, 3]]); "
+        "m.run('ner', ids, np.ones_like(ids)); "
+        "print(sorted(k for k in sys.modules if k.split('.')[0] in ('torch', 'transformers')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -178,8 +185,10 @@ def test_predict_and_evaluate_run_on_an_export_as_on_the_torch_model(exported, t
     for a, b in zip(ours.ner(texts), theirs.ner(texts)):
         assert a.tags == b.tags and a.scores == pytest.approx(b.scores, abs=1e-4)
     context = "Apple was founded by Steve Jobs in California. " * 20  # several windows
-    for a, b in zip(ours.qa(["Who founded Apple?"], [context], n_best=3)[0], theirs.qa(["Who founded Apple?"],
-                                                                                          [context], n_best=3)[0]):
+    for a, b in zip(
+        ours.qa(["Who founded Apple?"], [context], n_best=3)[0],
+        theirs.qa(["Who founded Apple?"], [context], n_best=3)[0],
+    ):
         assert (a.start, a.end) == (b.start, b.end) and a.score == pytest.approx(b.score, abs=1e-4)
     assert list(ours.cls(texts)[0]) == list(theirs.cls(texts)[0])
 
@@ -206,6 +215,7 @@ def test_mtl_export_onnx_command_writes_a_checked_graph(exported, tmp_path):
     assert result.exit_code == 0, result.output
     assert "max abs difference" in result.output and "fused" in result.output
     assert {"model.onnx", "config.json", "tokenizer.json"} <= {p.name for p in (tmp_path / "x").iterdir()}
-    wrong = CliRunner().invoke(app, ["export", str(root / "model"), "--format", "onnx", "--task", "ner",
-                                     "-o", str(tmp_path / "y")])
+    wrong = CliRunner().invoke(
+        app, ["export", str(root / "model"), "--format", "onnx", "--task", "ner", "-o", str(tmp_path / "y")]
+    )
     assert wrong.exit_code == 2 and "every head in one graph" in wrong.output and not (tmp_path / "y").exists()

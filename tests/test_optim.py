@@ -10,7 +10,9 @@ def test_layer_lr_decay_and_freezing(backbone_dir):
     from mtlcli.model import MultiTaskModel
     from mtlcli.spec import ModelSpec
 
-    model = MultiTaskModel(ModelSpec("tiny", {}, ["ner"], labels={"ner": ["O", "B-X"]}), load_encoder(str(backbone_dir), dropout=0.3))
+    model = MultiTaskModel(
+        ModelSpec("tiny", {}, ["ner"], labels={"ner": ["O", "B-X"]}), load_encoder(str(backbone_dir), dropout=0.3)
+    )
     assert model.encoder.config.hidden_dropout_prob == 0.3
     optimizer = make_optimizer(model, lr=1e-3, weight_decay=0.01, layer_lr_decay=0.5)
     lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}

@@ -45,14 +45,42 @@ def model_dir(backbone_dir, tmp_path_factory):
     ner = data / "ner.conll"
     ner.write_text("\n\n".join("\n".join(f"{t} {g}" for t, g in zip(*s)) for s in NER_SENTENCES) + "\n")
     qa = data / "qa.json"
-    qa.write_text(json.dumps({"version": "1.1", "data": [{"title": str(i), "paragraphs": [{"context": c, "qas": [
-        {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": c.index(a)}]}]}]}
-        for i, (c, q, a) in enumerate(QA_PAIRS)]}))
+    qa.write_text(
+        json.dumps(
+            {
+                "version": "1.1",
+                "data": [
+                    {
+                        "title": str(i),
+                        "paragraphs": [
+                            {
+                                "context": c,
+                                "qas": [
+                                    {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": c.index(a)}]}
+                                ],
+                            }
+                        ],
+                    }
+                    for i, (c, q, a) in enumerate(QA_PAIRS)
+                ],
+            }
+        )
+    )
     cls = data / "cls.csv"
-    cls.write_text("text,label\n" + "".join(f"\"{' '.join(t)}\",{'person' if 'B-PER' in g else 'other'}\n"
-                                          for t, g in NER_SENTENCES))
-    result = mtl.train(backbone=str(backbone_dir), ner_train=str(ner), qa_train=str(qa), cls_train=str(cls), epochs=1,
-                       output_dir=str(data / "run"), cache_dir="", qa_max_length=64, doc_stride=24)
+    cls.write_text(
+        "text,label\n" + "".join(f'"{" ".join(t)}",{"person" if "B-PER" in g else "other"}\n' for t, g in NER_SENTENCES)
+    )
+    result = mtl.train(
+        backbone=str(backbone_dir),
+        ner_train=str(ner),
+        qa_train=str(qa),
+        cls_train=str(cls),
+        epochs=1,
+        output_dir=str(data / "run"),
+        cache_dir="",
+        qa_max_length=64,
+        doc_stride=24,
+    )
     return result.output_dir / "last"
 
 
@@ -76,7 +104,7 @@ def eager_model_dir(model_dir, tmp_path_factory):
 
 def check_entities(text: str, entities: list[dict]) -> None:
     for e in entities:
-        assert text[e["start"]:e["end"]] == e["text"] and e["text"] and e["text"] == e["text"].strip()
+        assert text[e["start"] : e["end"]] == e["text"] and e["text"] and e["text"] == e["text"].strip()
         assert 0 <= e["score"] <= 1
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(entities))
 
@@ -129,9 +157,15 @@ def test_batching_never_changes_an_output(eager_model_dir, precision):
     one = run("predict-ner", eager_model_dir, *texts, "--batch-size", "1", "--precision", precision)
     many = run("predict-ner", eager_model_dir, *texts, "--batch-size", "5", "--precision", precision)
     assert jsonl(one) == jsonl(many)
-    records = "".join(json.dumps({"context": c * (1 + i % 4), "question": q}) + "\n" for i, (c, q, _) in enumerate(QA_PAIRS))
-    one = run("predict-qa", eager_model_dir, "--batch-size", "1", "--precision", precision, "--n-best", "3", input=records)
-    many = run("predict-qa", eager_model_dir, "--batch-size", "16", "--precision", precision, "--n-best", "3", input=records)
+    records = "".join(
+        json.dumps({"context": c * (1 + i % 4), "question": q}) + "\n" for i, (c, q, _) in enumerate(QA_PAIRS)
+    )
+    one = run(
+        "predict-qa", eager_model_dir, "--batch-size", "1", "--precision", precision, "--n-best", "3", input=records
+    )
+    many = run(
+        "predict-qa", eager_model_dir, "--batch-size", "16", "--precision", precision, "--n-best", "3", input=records
+    )
     assert jsonl(one) == jsonl(many)
 
 
@@ -159,7 +193,7 @@ def test_fixed_blocks_make_a_linear_layer_batch_invariant():
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         together = layer(x)
         for i in range(5):
-            assert torch.equal(together[i], layer(x[i:i + 1])[0])
+            assert torch.equal(together[i], layer(x[i : i + 1])[0])
         plain = torch.nn.functional.linear(x, layer.weight, layer.bias)
     assert (together.float() - plain.float()).abs().max() < 0.1  # the same layer
     widths = [bucket_width(n) for n in range(1, 513)]
@@ -239,12 +273,23 @@ def test_qa_answers_are_exact_substrings(model_dir, tmp_path):
     path = tmp_path / "context.txt"
     path.write_text(context, encoding="utf-8")
     questions = [q for _, q, _ in QA_PAIRS]
-    objs = jsonl(run("predict-qa", model_dir, "--context", path, *[x for q in questions for x in ("-q", q)],
-                     "--n-best", "4", "--max-answer-length", "5"))
+    objs = jsonl(
+        run(
+            "predict-qa",
+            model_dir,
+            "--context",
+            path,
+            *[x for q in questions for x in ("-q", q)],
+            "--n-best",
+            "4",
+            "--max-answer-length",
+            "5",
+        )
+    )
     assert [o["question"] for o in objs] == questions
     for obj in objs:
         for answer in obj["n_best"]:
-            assert context[answer["start"]:answer["end"]] == answer["answer"] != ""
+            assert context[answer["start"] : answer["end"]] == answer["answer"] != ""
         scores = [a["score"] for a in obj["n_best"]]
         assert scores == sorted(scores, reverse=True) and sum(scores) <= 1 + 1e-3
 
@@ -261,10 +306,10 @@ def test_stdin_stdout_jsonl_round_trip(model_dir):
     answers = jsonl(run("predict-qa", model_dir, input="\n".join(json.dumps(r) for r in records) + "\n\n"))
     assert [a["id"] for a in answers] == [str(r["id"]) for r in records]
     for record, answer in zip(records, answers):
-        assert record["context"][answer["start"]:answer["end"]] == answer["answer"]
+        assert record["context"][answer["start"] : answer["end"]] == answer["answer"]
     # a context from stdin, questions as options
     [answer] = jsonl(run("predict-qa", model_dir, "--context", "-", "-q", "Who?", input="Steve Jobs founded Apple.\n"))
-    assert "Steve Jobs founded Apple.\n"[answer["start"]:answer["end"]] == answer["answer"]
+    assert "Steve Jobs founded Apple.\n"[answer["start"] : answer["end"]] == answer["answer"]
 
 
 def test_json_table_and_pretty_formats(model_dir):
@@ -276,7 +321,8 @@ def test_json_table_and_pretty_formats(model_dir):
         assert shown.exit_code == 0 and "\x1b[" not in shown.stdout  # no colours when stdout is no terminal
     pretty = run("predict-ner", model_dir, "Apple hired Steve Jobs", "--format", "pretty")
     assert "Apple hired Steve Jobs" in pretty.stdout.replace("[PER]", "").replace("[ORG]", "").replace(
-        "[LOC]", "").replace("[MISC]", "")
+        "[LOC]", ""
+    ).replace("[MISC]", "")
     assert pretty.stdout.splitlines()[0].split() == ["entities:", "PER", "ORG", "LOC"]  # the legend: the model's types
     table = run("predict-qa", model_dir, "-c", "-", "-q", "Who?", "--format", "table", input="Steve Jobs.")
     assert table.exit_code == 0 and "Who?" in table.stdout
@@ -290,8 +336,17 @@ def test_classification_labels_and_probabilities(model_dir):
         assert sum(obj["probabilities"].values()) == pytest.approx(1, abs=1e-3)
         assert obj["label"] == max(obj["probabilities"], key=obj["probabilities"].get)
         assert obj["score"] == obj["probabilities"][obj["label"]]
-    [top] = jsonl(run("predict-cls", model_dir, "--top-k", "1", "--input-format", "jsonl",
-                      input=json.dumps({"id": "m1", "text": "Steve Jobs"}) + "\n"))
+    [top] = jsonl(
+        run(
+            "predict-cls",
+            model_dir,
+            "--top-k",
+            "1",
+            "--input-format",
+            "jsonl",
+            input=json.dumps({"id": "m1", "text": "Steve Jobs"}) + "\n",
+        )
+    )
     assert top["id"] == "m1" and list(top["probabilities"]) == [top["label"]]
 
 
@@ -302,12 +357,17 @@ def test_interactive_mode_on_a_terminal(model_dir, monkeypatch):
     ner = run("predict-ner", model_dir, "--format", "jsonl", input="Steve Jobs founded Apple.\n\nParis\n")
     assert [o["text"] for o in jsonl(ner)] == ["Steve Jobs founded Apple.", "Paris"]
     assert "text>" in ner.stderr
-    qa = run("predict-qa", model_dir, "--format", "jsonl",
-             input="Steve Jobs founded Apple in California.\nWho founded Apple?\nWhere?\n\nParis is in France.\nWhere?\n")
+    qa = run(
+        "predict-qa",
+        model_dir,
+        "--format",
+        "jsonl",
+        input="Steve Jobs founded Apple in California.\nWho founded Apple?\nWhere?\n\nParis is in France.\nWhere?\n",
+    )
     answers = jsonl(qa)
     assert [a["question"] for a in answers] == ["Who founded Apple?", "Where?", "Where?"]
     assert "context>" in qa.stderr and "question>" in qa.stderr
-    assert "Paris is in France."[answers[2]["start"]:answers[2]["end"]] == answers[2]["answer"]
+    assert "Paris is in France."[answers[2]["start"] : answers[2]["end"]] == answers[2]["answer"]
 
 
 def test_interactive_classification_skips_blank_lines(model_dir, monkeypatch):
@@ -327,25 +387,39 @@ def test_quantized_model_still_gives_exact_offsets(eager_model_dir):
     assert run("predict-ner", eager_model_dir, "x", "--quantize", "--precision", "bf16").exit_code == 2
 
 
-@pytest.mark.parametrize("args, stdin, message", [
-    (("predict-qa", "{model}", "--context", "{blank}", "-q", "Who?"), None, "the context is empty"),
-    (("predict-qa", "{model}", "--context", "-", "-q", "Who?"), " \n\t\n", "<stdin>: the context is empty"),
-    (("predict-qa", "{model}", "--context", "-", "-q", "   "), "Apple.", "the question is empty"),
-    (("predict-qa", "{model}"), ('{"context": "Apple.", "question": "Who?"}\n{"context": "Apple.", "question": " "}\n'
-                                 '[1]\n{"context": 3, "question": "x"}\n'), "<stdin>:2: the question is empty (and 2 more)"),
-    (("predict-qa", "{model}", "-q", "Who?"), None, "--question needs --context"),
-    (("predict-qa", "{model}", "--context", "{missing}", "-q", "Who?"), None, "file not found"),
-    (("predict-ner", "{model}", "--file", "{latin1}"), None, ":2: not UTF-8 text"),
-    (("predict-ner", "{model}", "Paris", "--file", "{blank}"), None, "not both"),
-    (("predict-ner", "{missing}", "Paris"), None, "model directory not found"),
-    (("predict-cls", "{eager}", "Paris"), None, "no classification head"),
-    (("predict-ner", "{model}", "--input-format", "jsonl"), '{"text": 1}\n', "<stdin>:1: 'text' must be a string"),
-])
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (("predict-qa", "{model}", "--context", "{blank}", "-q", "Who?"), None, "the context is empty"),
+        (("predict-qa", "{model}", "--context", "-", "-q", "Who?"), " \n\t\n", "<stdin>: the context is empty"),
+        (("predict-qa", "{model}", "--context", "-", "-q", "   "), "Apple.", "the question is empty"),
+        (
+            ("predict-qa", "{model}"),
+            (
+                '{"context": "Apple.", "question": "Who?"}\n{"context": "Apple.", "question": " "}\n'
+                '[1]\n{"context": 3, "question": "x"}\n'
+            ),
+            "<stdin>:2: the question is empty (and 2 more)",
+        ),
+        (("predict-qa", "{model}", "-q", "Who?"), None, "--question needs --context"),
+        (("predict-qa", "{model}", "--context", "{missing}", "-q", "Who?"), None, "file not found"),
+        (("predict-ner", "{model}", "--file", "{latin1}"), None, ":2: not UTF-8 text"),
+        (("predict-ner", "{model}", "Paris", "--file", "{blank}"), None, "not both"),
+        (("predict-ner", "{missing}", "Paris"), None, "model directory not found"),
+        (("predict-cls", "{eager}", "Paris"), None, "no classification head"),
+        (("predict-ner", "{model}", "--input-format", "jsonl"), '{"text": 1}\n', "<stdin>:1: 'text' must be a string"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, stdin, message, model_dir, eager_model_dir, tmp_path):
     (tmp_path / "blank.txt").write_text(" \n \n")
     (tmp_path / "latin1.txt").write_bytes("Paris\nZürich\n".encode("latin-1"))
-    paths = {"model": model_dir, "eager": eager_model_dir, "blank": tmp_path / "blank.txt",
-             "latin1": tmp_path / "latin1.txt", "missing": tmp_path / "nope"}
+    paths = {
+        "model": model_dir,
+        "eager": eager_model_dir,
+        "blank": tmp_path / "blank.txt",
+        "latin1": tmp_path / "latin1.txt",
+        "missing": tmp_path / "nope",
+    }
     result = run(*[a.format(**paths) for a in args], input=stdin)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and message in result.stderr.splitlines()[0], result.stderr
@@ -359,8 +433,10 @@ def test_skip_bad_drops_records_and_says_how_many(model_dir):
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys; from typer.testing import CliRunner; from mtlcli.cli.main import app; "
-            "r = CliRunner().invoke(app, ['predict-qa', '--help']); assert r.exit_code == 0, r.output; "
-            "assert '--n-best' in r.output; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; from typer.testing import CliRunner; from mtlcli.cli.main import app; "
+        "r = CliRunner().invoke(app, ['predict-qa', '--help']); assert r.exit_code == 0, r.output; "
+        "assert '--n-best' in r.output; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

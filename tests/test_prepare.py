@@ -9,8 +9,18 @@ def test_skipped_records_are_counted_on_the_split_they_came_from(backbone_dir, t
 
     valid = tmp_path / "valid.csv"
     valid.write_text('text,label\n"Paris is in France",other\n"no label here",\n"Apple hired Steve",person\n')
-    config = resolve([], [], {"backbone": str(backbone_dir), "cls_train": str(cls_file), "cls_valid": str(valid),
-                              "qa_train": str(qa_file), "skip_bad": True, "cache_dir": str(tmp_path / "cache")})
+    config = resolve(
+        [],
+        [],
+        {
+            "backbone": str(backbone_dir),
+            "cls_train": str(cls_file),
+            "cls_valid": str(valid),
+            "qa_train": str(qa_file),
+            "skip_bad": True,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
     rows = {(row["task"], row["split"]): row for row in prepare(config)}
     assert rows["cls", "train"]["skipped"] == 0 and rows["cls", "train"]["examples"] == 8
     assert rows["cls", "valid"]["skipped"] == 1 and rows["cls", "valid"]["examples"] == 2

@@ -46,7 +46,11 @@ def test_conll_four_columns_with_docstart_first(tmp_path):
     result = read_ner(write(tmp_path, "train.txt", CONLL_2003))
     assert isinstance(result, ReadResult) and result.skipped == []
     first, second = result.examples
-    assert (first.id, first.tokens, first.tags) == ("train.txt:3", ["EU", "rejects", "German"], ["B-ORG", "O", "B-MISC"])
+    assert (first.id, first.tokens, first.tags) == (
+        "train.txt:3",
+        ["EU", "rejects", "German"],
+        ["B-ORG", "O", "B-MISC"],
+    )
     assert (second.id, second.tokens, second.tags) == ("train.txt:7", ["Peter", "Blackburn"], ["B-PER", "I-PER"])
 
 
@@ -75,13 +79,16 @@ def test_conll_crlf_bom_and_unicode_inside_tokens(tmp_path):
     assert examples[0].tags == ["O", "B-LOC"]
 
 
-@pytest.mark.parametrize("tags, expected", [
-    (["I-PER", "I-PER", "I-ORG"], ["B-PER", "I-PER", "B-ORG"]),
-    (["O", "I-LOC"], ["O", "B-LOC"]),
-    (["B-PER", "I-PER"], ["B-PER", "I-PER"]),
-    (["I-PER", "B-PER", "I-PER", "O"], ["B-PER", "B-PER", "I-PER", "O"]),  # IOB1 B- between two entities stays
-    (["B-LOC", "I-LOC", "O", "B-MISC", "I-MISC"], ["B-LOC", "I-LOC", "O", "B-MISC", "I-MISC"]),
-])
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        (["I-PER", "I-PER", "I-ORG"], ["B-PER", "I-PER", "B-ORG"]),
+        (["O", "I-LOC"], ["O", "B-LOC"]),
+        (["B-PER", "I-PER"], ["B-PER", "I-PER"]),
+        (["I-PER", "B-PER", "I-PER", "O"], ["B-PER", "B-PER", "I-PER", "O"]),  # IOB1 B- between two entities stays
+        (["B-LOC", "I-LOC", "O", "B-MISC", "I-MISC"], ["B-LOC", "I-LOC", "O", "B-MISC", "I-MISC"]),
+    ],
+)
 def test_iob1_to_iob2(tmp_path, tags, expected):
     assert to_iob2(tags) == expected
     lines = "".join(f"w{i} {tag}\n" for i, tag in enumerate(tags))
@@ -122,16 +129,19 @@ def test_skip_bad_still_raises_when_nothing_is_usable(tmp_path):
     assert "tag column missing" in raises(read_ner, write(tmp_path, "x.conll", "a\nb\n"), skip_bad=True)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"", "file is empty"),
-    (b" \n\t\n", "file is empty"),
-    (b"\xef\xbb\xbf", "file is empty"),
-    (b"a O\nb O\n\xff\xfe\x00\x01garbage", ":3: binary file"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ":3: binary file"),
-    (b"a O\n\nd\xe9j\xe0 O\n", ":3: not UTF-8: byte 0xe9"),
-    ("a O\n".encode("utf-16"), "UTF-16"),
-    (b"-DOCSTART- -X- O\n\n", "no examples found"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "file is empty"),
+        (b" \n\t\n", "file is empty"),
+        (b"\xef\xbb\xbf", "file is empty"),
+        (b"a O\nb O\n\xff\xfe\x00\x01garbage", ":3: binary file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ":3: binary file"),
+        (b"a O\n\nd\xe9j\xe0 O\n", ":3: not UTF-8: byte 0xe9"),
+        ("a O\n".encode("utf-16"), "UTF-16"),
+        (b"-DOCSTART- -X- O\n\n", "no examples found"),
+    ],
+)
 def test_file_level_problems_raise_even_with_skip_bad(tmp_path, content, expected):
     path = write(tmp_path, "f.conll", content)
     message = raises(read_ner, path, skip_bad=True)
@@ -144,6 +154,7 @@ def test_missing_file(tmp_path):
 
 
 # ---- NER: JSONL ----------------------------------------------------------------------------------
+
 
 def test_ner_jsonl(tmp_path):
     lines = [
@@ -171,13 +182,17 @@ def test_ner_jsonl_problems(tmp_path):
     assert whats[0] == ("1", "tokens and tags differ in length (2 vs 1)")
     assert "tags are numbers" in whats[1][1]
     assert "unknown tag 'U-PER'" in whats[2][1]
-    assert whats[3][0] == "5" and whats[3][1].startswith("missing key tags (one of: tags, ner_tags); found keys: tokens, labels")
+    assert whats[3][0] == "5" and whats[3][1].startswith(
+        "missing key tags (one of: tags, ner_tags); found keys: tokens, labels"
+    )
     assert whats[4][1].startswith("not valid JSON") and whats[5][1].startswith("expected a JSON object")
 
 
 def test_ner_jsonl_first_record_sets_the_keys(tmp_path):
     message = raises(read_ner, write(tmp_path, "n.jsonl", '{"words": ["a"], "labels": ["O"]}\n'), skip_bad=True)
-    assert message.endswith(":1: missing key tokens (one of: tokens); tags (one of: tags, ner_tags); found keys: words, labels")
+    assert message.endswith(
+        ":1: missing key tokens (one of: tokens); tags (one of: tags, ner_tags); found keys: words, labels"
+    )
 
 
 # ---- QA: SQuAD JSON ------------------------------------------------------------------------------
@@ -186,7 +201,10 @@ CONTEXT = "Denver Broncos defeated the Carolina Panthers 24-10 at Levi's Stadium
 
 
 def squad(*qas, context=CONTEXT) -> dict:
-    return {"version": "1.1", "data": [{"title": "Super_Bowl_50", "paragraphs": [{"context": context, "qas": list(qas)}]}]}
+    return {
+        "version": "1.1",
+        "data": [{"title": "Super_Bowl_50", "paragraphs": [{"context": context, "qas": list(qas)}]}],
+    }
 
 
 def question(qid: str, *answers: tuple[str, int], text: str = "Who won?") -> dict:
@@ -220,8 +238,10 @@ def test_squad_problems_with_json_paths(tmp_path):
     document["data"].append({"title": "Warsaw", "paragraphs": [{"context": " ", "qas": []}]})
     document["data"].append({"title": "Normans"})
     path = write(tmp_path, "dev.json", json.dumps(document))
-    assert raises(read_qa, path) == (f"{path}:data[0].paragraphs[0].qas[0].answers[0] (id q1): "
-                                     "answer 'Carolina Panthers' not at answer_start 27 (it occurs at 28) (and 5 more)")
+    assert raises(read_qa, path) == (
+        f"{path}:data[0].paragraphs[0].qas[0].answers[0] (id q1): "
+        "answer 'Carolina Panthers' not at answer_start 27 (it occurs at 28) (and 5 more)"
+    )
     result = read_qa(path, skip_bad=True)
     assert [e.id for e in result.examples] == ["q5"]
     assert [(p.where, p.what) for p in result.skipped[1:]] == [
@@ -234,30 +254,45 @@ def test_squad_problems_with_json_paths(tmp_path):
 
 
 def test_squad_wrong_types(tmp_path):
-    document = squad({"id": "q1", "question": "Who?", "answers": [{"text": "Denver", "answer_start": "0"}]},
-                     {"id": ["x"], "question": "Who?"}, "not an object", question("ok"))
+    document = squad(
+        {"id": "q1", "question": "Who?", "answers": [{"text": "Denver", "answer_start": "0"}]},
+        {"id": ["x"], "question": "Who?"},
+        "not an object",
+        question("ok"),
+    )
     result = read_qa(write(tmp_path, "d.json", json.dumps(document)), skip_bad=True)
-    assert [p.what for p in result.skipped] == ["'answer_start' must be a number, found a string",
-                                                "'id' must be a string or a number, found a list",
-                                                "expected an object, found a string"]
+    assert [p.what for p in result.skipped] == [
+        "'answer_start' must be a number, found a string",
+        "'id' must be a string or a number, found a list",
+        "expected an object, found a string",
+    ]
 
 
-@pytest.mark.parametrize("content, expected", [
-    ('{"data": [', ":1: not valid JSON"),
-    ('{"data": [],\n "x": }', ":2: not valid JSON: Expecting value (column 7)"),
-    ('[1, 2]', "not SQuAD JSON"),
-    ('{"version": "1.1"}', "not SQuAD JSON"),
-    ('[' * 100_000, "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"data": [', ":1: not valid JSON"),
+        ('{"data": [],\n "x": }', ":2: not valid JSON: Expecting value (column 7)"),
+        ("[1, 2]", "not SQuAD JSON"),
+        ('{"version": "1.1"}', "not SQuAD JSON"),
+        ("[" * 100_000, "not valid JSON"),
+    ],
+)
 def test_squad_file_level_problems(tmp_path, content, expected):
     assert expected in raises(read_qa, write(tmp_path, "d.json", content), skip_bad=True)
 
 
 # ---- QA: CSV / TSV -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("header", [
-    "context,question,answer", "Context,Question,Answer", "passage,question,answer_text",
-])
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "context,question,answer",
+        "Context,Question,Answer",
+        "passage,question,answer_text",
+    ],
+)
 def test_qa_csv_column_variants_locate_the_answer(tmp_path, header):
     text = f'{header}\n"{CONTEXT}",Who won?,Broncos\n"{CONTEXT}",Who lost?,carolina panthers\n'
     examples = read_qa(write(tmp_path, "qa.csv", text)).examples
@@ -267,25 +302,34 @@ def test_qa_csv_column_variants_locate_the_answer(tmp_path, header):
 
 
 def test_qa_csv_with_answer_start_id_and_multiline_context(tmp_path):
-    text = ('id,context,question,answer,answer_start\n'
-            'a1,"Line one\nDenver won.",Who?,Denver,9\n'
-            'a2,"Denver, Denver",Who?,Denver,8.0\n'
-            'a3,Denver,Who?,,\n')
+    text = (
+        "id,context,question,answer,answer_start\n"
+        'a1,"Line one\nDenver won.",Who?,Denver,9\n'
+        'a2,"Denver, Denver",Who?,Denver,8.0\n'
+        "a3,Denver,Who?,,\n"
+    )
     examples = read_qa(write(tmp_path, "qa.csv", text)).examples
     assert [(e.id, e.answers) for e in examples] == [
-        ("a1", [Answer("Denver", 9)]), ("a2", [Answer("Denver", 8)]), ("a3", [])]
+        ("a1", [Answer("Denver", 9)]),
+        ("a2", [Answer("Denver", 8)]),
+        ("a3", []),
+    ]
 
 
 def test_qa_csv_problems_name_the_line_where_the_record_starts(tmp_path):
-    text = ('context,question,answer,answer_start\n'
-            '"Two\nlines Denver",Who?,Denver,0\n'
-            'Denver,Who?,Giants,\n'
-            'Denver,,Denver,\n'
-            'Denver,Who?,Denver,x\n'
-            'Denver,Who?\n'
-            'Denver,Who?,Denver,0\n')
+    text = (
+        "context,question,answer,answer_start\n"
+        '"Two\nlines Denver",Who?,Denver,0\n'
+        "Denver,Who?,Giants,\n"
+        "Denver,,Denver,\n"
+        "Denver,Who?,Denver,x\n"
+        "Denver,Who?\n"
+        "Denver,Who?,Denver,0\n"
+    )
     path = write(tmp_path, "qa.csv", text)
-    assert raises(read_qa, path).startswith(f"{path}:2: answer 'Denver' not at answer_start 0 (it occurs at 10) (and 4 more)")
+    assert raises(read_qa, path).startswith(
+        f"{path}:2: answer 'Denver' not at answer_start 0 (it occurs at 10) (and 4 more)"
+    )
     result = read_qa(path, skip_bad=True)
     assert [e.id for e in result.examples] == ["qa.csv:8"]
     assert [(p.where, p.what) for p in result.skipped[1:]] == [
@@ -300,28 +344,36 @@ def test_qa_tsv_and_missing_columns(tmp_path):
     tsv = "question\tpassage\tanswer\nWho?\tDenver won.\tDenver\n"
     assert read_qa(write(tmp_path, "qa.tsv", tsv)).examples[0].answers == [Answer("Denver", 0)]
     message = raises(read_qa, write(tmp_path, "qa.csv", "text,query,answer\nx,y,z\n"), skip_bad=True)
-    assert message.endswith(":1: missing column context (one of: context, Context, passage); "
-                            "question (one of: question, Question); found columns: text, query, answer")
+    assert message.endswith(
+        ":1: missing column context (one of: context, Context, passage); "
+        "question (one of: question, Question); found columns: text, query, answer"
+    )
 
 
 # ---- Classification ------------------------------------------------------------------------------
+
 
 def test_cls_csv_with_quoted_newlines(tmp_path):
     text = 'text,label\nI am still waiting on my card?,card_arrival\n"Two\nlines, here",card_lost\nok, really?,x\n'
     path = write(tmp_path, "train.csv", text)
     result = read_cls(path, skip_bad=True)
     assert [(e.id, e.text, e.label) for e in result.examples] == [
-        ("train.csv:2", "I am still waiting on my card?", "card_arrival"), ("train.csv:3", "Two\nlines, here", "card_lost")]
+        ("train.csv:2", "I am still waiting on my card?", "card_arrival"),
+        ("train.csv:3", "Two\nlines, here", "card_lost"),
+    ]
     assert [p.where for p in result.skipped] == ["5"]
 
 
-@pytest.mark.parametrize("name, content", [
-    ("t.tsv", "sentence\tintent\nhello, there\tgreet\n"),
-    ("t.csv", "Text,Label\nhello there,greet\n"),
-    ("t.csv", "category,text\ngreet,hello there\n"),
-    ("t.jsonl", '{"text": "hello there", "label": "greet"}\n\n'),
-    ("t.jsonl", '{"sentence": "hello there", "label": 3}\n'),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("t.tsv", "sentence\tintent\nhello, there\tgreet\n"),
+        ("t.csv", "Text,Label\nhello there,greet\n"),
+        ("t.csv", "category,text\ngreet,hello there\n"),
+        ("t.jsonl", '{"text": "hello there", "label": "greet"}\n\n'),
+        ("t.jsonl", '{"sentence": "hello there", "label": 3}\n'),
+    ],
+)
 def test_cls_formats_and_column_names(tmp_path, name, content):
     example = read_cls(write(tmp_path, name, content)).examples[0]
     assert example.text in ("hello there", "hello, there") and example.label in ("greet", "3")
@@ -330,15 +382,21 @@ def test_cls_formats_and_column_names(tmp_path, name, content):
 def test_cls_problems(tmp_path):
     path = write(tmp_path, "c.csv", "text,label\n  ,a\nfine,\ngood,b\n")
     assert raises(read_cls, path) == f"{path}:2: empty text (and 1 more)"
-    jsonl = write(tmp_path, "c.jsonl", '{"text": "a", "label": true}\n{"text": 5, "label": "x"}\n{"text": "b", "label": "y"}\n')
-    assert [p.what for p in read_cls(jsonl, skip_bad=True).skipped] == ["label must be a string or an integer",
-                                                                         "text must be a string"]
+    jsonl = write(
+        tmp_path, "c.jsonl", '{"text": "a", "label": true}\n{"text": 5, "label": "x"}\n{"text": "b", "label": "y"}\n'
+    )
+    assert [p.what for p in read_cls(jsonl, skip_bad=True).skipped] == [
+        "label must be a string or an integer",
+        "text must be a string",
+    ]
 
 
 def test_cls_other_column_names_give_a_clear_error(tmp_path):
     message = raises(read_cls, write(tmp_path, "c.csv", "review,stars\ngreat,5\n"), skip_bad=True)
-    assert message.endswith(":1: missing column text (one of: text, sentence, Text); "
-                            "label (one of: label, category, intent, Label); found columns: review, stars")
+    assert message.endswith(
+        ":1: missing column text (one of: text, sentence, Text); "
+        "label (one of: label, category, intent, Label); found columns: review, stars"
+    )
     assert "found columns: none" in raises(read_cls, write(tmp_path, "e.csv", '""\n'))
 
 
@@ -346,12 +404,34 @@ def test_cls_other_column_names_give_a_clear_error(tmp_path):
 
 VALID = {
     read_ner: {"f.conll": CONLL_2003.encode(), "f.jsonl": b'{"tokens": ["a", "b"], "tags": ["I-X", "O"]}\n'},
-    read_qa: {"f.json": json.dumps(squad(question("q1", ("Denver", 0)))).encode(),
-              "f.csv": b'context,question,answer,answer_start\n"Denver, CO",Who?,Denver,0\n'},
+    read_qa: {
+        "f.json": json.dumps(squad(question("q1", ("Denver", 0)))).encode(),
+        "f.csv": b'context,question,answer,answer_start\n"Denver, CO",Who?,Denver,0\n',
+    },
     read_cls: {"f.csv": b'text,label\n"a, b",x\n', "f.jsonl": b'{"text": "a", "label": "x"}\n'},
 }
-PIECES = [b"\n", b"\t", b" ", b'"', b",", b"{", b"}", b"[", b"]", b":", b"-DOCSTART-", b"I-", b"\xff", b"\x00",
-          b"\\", b"0", b"-1", b"\x1f\x8b", b"\xef\xbb\xbf", b"\r"]
+PIECES = [
+    b"\n",
+    b"\t",
+    b" ",
+    b'"',
+    b",",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b"-DOCSTART-",
+    b"I-",
+    b"\xff",
+    b"\x00",
+    b"\\",
+    b"0",
+    b"-1",
+    b"\x1f\x8b",
+    b"\xef\xbb\xbf",
+    b"\r",
+]
 
 
 @st.composite
@@ -364,7 +444,7 @@ def mutated(draw, valid: dict[str, bytes]):
         if draw(st.booleans()):
             data[position:position] = piece
         else:
-            del data[position:position + draw(st.integers(1, 8))]
+            del data[position : position + draw(st.integers(1, 8))]
     return name, bytes(data)
 
 

@@ -57,11 +57,13 @@ def toy():
 
 # ----------------------------------------------------------------------------------------- mtlcli.render
 def test_tagged_text_marks_each_entity_run_once():
-    text = tagged_text(["Steve", "Jobs", "met", "Tim", "Cook", "in", "New", "York"],
-                       ["B-PER", "I-PER", "O", "B-PER", "B-PER", "O", "B-LOC", "I-LOC"])
+    text = tagged_text(
+        ["Steve", "Jobs", "met", "Tim", "Cook", "in", "New", "York"],
+        ["B-PER", "I-PER", "O", "B-PER", "B-PER", "O", "B-LOC", "I-LOC"],
+    )
     # B-PER B-PER is two entities, B-LOC I-LOC one; no space is left at the end
     assert text.plain == "Steve Jobs[PER] met Tim[PER] Cook[PER] in New York[LOC]"
-    styles = {text.plain[span.start:span.end]: str(span.style) for span in text.spans}
+    styles = {text.plain[span.start : span.end]: str(span.style) for span in text.spans}
     assert styles["Steve Jobs"] == "bold cyan" and styles["New York"] == "bold green" and styles["[LOC]"] == "green"
 
 
@@ -69,12 +71,21 @@ def test_entity_colors_are_fixed_for_conll_types_and_stable_for_others():
     assert [entity_color(kind) for kind in ("PER", "ORG", "LOC", "MISC")] == list(ENTITY_COLORS.values())
     code = "from mtlcli.render import entity_color; print([entity_color(k) for k in ('DATE', 'GPE', 'EVENT', 'X')])"
     # the same colours in every process: Python's own str hash is salted per process
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
-            for seed in ("1", "2")}
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join(sys.path)},
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert len(runs) == 1
     assert runs.pop().strip() == str([entity_color(k) for k in ("DATE", "GPE", "EVENT", "X")])
-    assert len({entity_color(k) for k in ("DATE", "GPE", "EVENT", "X", "NORP", "LAW")} - set(ENTITY_COLORS.values())) > 1
+    assert (
+        len({entity_color(k) for k in ("DATE", "GPE", "EVENT", "X", "NORP", "LAW")} - set(ENTITY_COLORS.values())) > 1
+    )
 
 
 def test_metrics_table_has_one_row_per_registry_metric(toy):
@@ -100,8 +111,12 @@ def test_confusion_table_keeps_the_most_frequent_gold_labels():
 
 # ----------------------------------------------------------------------------------------- one record per task
 NER_TEXT = "Steve Jobs lives in Paris"
-NER = NerResult(NER_TEXT, [Entity("Steve Jobs", "PER", 0, 10, 0.91234), Entity("Paris", "LOC", 20, 25, 0.5)],
-                [(0, 5), (6, 10), (11, 16), (17, 19), (20, 25)], ["B-PER", "I-PER", "O", "O", "B-LOC"])
+NER = NerResult(
+    NER_TEXT,
+    [Entity("Steve Jobs", "PER", 0, 10, 0.91234), Entity("Paris", "LOC", 20, 25, 0.5)],
+    [(0, 5), (6, 10), (11, 16), (17, 19), (20, 25)],
+    ["B-PER", "I-PER", "O", "O", "B-LOC"],
+)
 QA_ITEM = QaItem("Where does he live?", "Steve Jobs lives in Paris, France.", id="q7")
 QA = [Span("Paris", 20, 25, 0.61234), Span("France", 27, 33, 0.2)]
 CLS = {"person": 0.75, "place": 0.2, "other": 0.05}
@@ -115,9 +130,14 @@ CASES = {  # task: (item, result, record options)
 def render(task: str, output: str, capsys, items=None, results=None, **options) -> str:
     """stdout of one render call (machine formats and the views' console alike)."""
     item, result, record_options = CASES[task]
-    views.render(task, items or [item], results or [result], output, Console(highlight=False, soft_wrap=True,
-                                                                             color_system=None),
-                 **(record_options | options))
+    views.render(
+        task,
+        items or [item],
+        results or [result],
+        output,
+        Console(highlight=False, soft_wrap=True, color_system=None),
+        **(record_options | options),
+    )
     return capsys.readouterr().out
 
 
@@ -153,9 +173,15 @@ def test_ner_views(capsys):
     assert render("ner", "pretty", capsys) == "Steve Jobs[PER] lives in Paris[LOC]\n"
     table = render("ner", "table", capsys)
     assert "2 entities in 1 texts" in table
-    assert [row(line) for line in table.splitlines() if "Paris" in line] == [["n1", "Paris", "LOC", "20", "25", "0.500"]]
+    assert [row(line) for line in table.splitlines() if "Paris" in line] == [
+        ["n1", "Paris", "LOC", "20", "25", "0.500"]
+    ]
     assert shown(views.header("ner", "pretty", ["O", "B-DATE", "I-DATE", "B-LOC", "B-PER", "I-PER"])).split() == [
-        "entities:", "PER", "LOC", "DATE"]
+        "entities:",
+        "PER",
+        "LOC",
+        "DATE",
+    ]
     assert views.header("ner", "table", ["O", "B-PER"]) is None
 
 

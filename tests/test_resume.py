@@ -11,9 +11,23 @@ from mtlcli.training.trainer import resume_config, train
 
 
 def settings(backbone_dir, out, ner_file, qa_file):
-    return [f'backbone="{backbone_dir}"', f'output_dir="{out}"', 'cache_dir=""', "precision=fp32", "batch_size=2",
-            "lr=1e-3", "max_length=32", "qa_max_length=48", "doc_stride=16", "epochs=3", "save_every=3",
-            f'ner_train="{ner_file}"', f'ner_valid="{ner_file}"', f'qa_train="{qa_file}"', "keep_checkpoints=2"]
+    return [
+        f'backbone="{backbone_dir}"',
+        f'output_dir="{out}"',
+        'cache_dir=""',
+        "precision=fp32",
+        "batch_size=2",
+        "lr=1e-3",
+        "max_length=32",
+        "qa_max_length=48",
+        "doc_stride=16",
+        "epochs=3",
+        "save_every=3",
+        f'ner_train="{ner_file}"',
+        f'ner_valid="{ner_file}"',
+        f'qa_train="{qa_file}"',
+        "keep_checkpoints=2",
+    ]
 
 
 def weights(run_dir):
@@ -24,6 +38,7 @@ def interrupt_at(step_number):
     def on_event(kind, data):
         if kind == "step" and data["epoch"] == 2 and data["step"] == step_number:
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+
     return on_event
 
 
@@ -54,14 +69,17 @@ def crash_after_checkpoint(step_number):
     def on_event(kind, data):
         if kind == "checkpoint" and data["step"] == step_number:
             raise Crash
+
     return on_event
 
 
-def test_a_checkpoint_inside_a_grad_accum_window_resumes_to_bit_identical_weights(backbone_dir, tmp_path, ner_file,
-                                                                                    qa_file):
+def test_a_checkpoint_inside_a_grad_accum_window_resumes_to_bit_identical_weights(
+    backbone_dir, tmp_path, ner_file, qa_file
+):
     def accumulating(out):
-        return resolve([], settings(backbone_dir, out, ner_file, qa_file) + ["grad_accum=2", "epochs=2",
-                                                                               "weighting=uncertainty"])
+        return resolve(
+            [], settings(backbone_dir, out, ner_file, qa_file) + ["grad_accum=2", "epochs=2", "weighting=uncertainty"]
+        )
 
     train(accumulating(tmp_path / "straight"))
     run = tmp_path / "crashed"
@@ -96,8 +114,9 @@ def snapshot(root):
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
-def test_a_copied_run_directory_resumes_in_place_from_any_working_directory(backbone_dir, tmp_path, ner_file, qa_file,
-                                                                             monkeypatch):
+def test_a_copied_run_directory_resumes_in_place_from_any_working_directory(
+    backbone_dir, tmp_path, ner_file, qa_file, monkeypatch
+):
     import shutil
 
     from typer.testing import CliRunner
@@ -109,9 +128,21 @@ def test_a_copied_run_directory_resumes_in_place_from_any_working_directory(back
     shutil.copy(ner_file, project / "data" / "ner.conll")
     shutil.copy(qa_file, project / "data" / "qa.json")
     monkeypatch.chdir(project)  # every path relative to where the run starts
-    relative = [f'backbone="{backbone_dir}"', 'output_dir="runs/x"', 'cache_dir="cache"', "precision=fp32",
-                "batch_size=2", "max_length=32", "qa_max_length=48", "doc_stride=16", "epochs=2", "save_every=3",
-                'ner_train="data/ner.conll"', 'ner_valid="data/ner.conll"', 'qa_train="data/qa.json"']
+    relative = [
+        f'backbone="{backbone_dir}"',
+        'output_dir="runs/x"',
+        'cache_dir="cache"',
+        "precision=fp32",
+        "batch_size=2",
+        "max_length=32",
+        "qa_max_length=48",
+        "doc_stride=16",
+        "epochs=2",
+        "save_every=3",
+        'ner_train="data/ner.conll"',
+        'ner_valid="data/ner.conll"',
+        'qa_train="data/qa.json"',
+    ]
     with pytest.raises(Crash):
         train(resolve([], relative), crash_after_checkpoint(3))
     original = project / "runs" / "x"

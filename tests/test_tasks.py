@@ -14,8 +14,16 @@ from mtlcli.data.readers import ReadResult
 from mtlcli.features import Features
 from mtlcli.tasks import FeatureSettings, Metric, Task, TaskEvaluation
 
-TEXTS = ["Apple hired Steve Jobs .", "Paris is in France .", "The dog jumps .", "Google was founded by Larry Page",
-         "Angela Merkel visited Washington", "Microsoft is near Seattle", "Sergey Brin left Google", "Hawaii"]
+TEXTS = [
+    "Apple hired Steve Jobs .",
+    "Paris is in France .",
+    "The dog jumps .",
+    "Google was founded by Larry Page",
+    "Angela Merkel visited Washington",
+    "Microsoft is near Seattle",
+    "Sergey Brin left Google",
+    "Hawaii",
+]
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,11 @@ class TextScore(Task):
 
     def featurize(self, examples, tokenizer, settings, labels, training):
         encoded = tokenizer([ex.text for ex in examples], truncation=True, max_length=settings.max_length)
-        return Features(input_ids=encoded["input_ids"], example=list(range(len(examples))),
-                        extra={"score": [ex.score for ex in examples]})
+        return Features(
+            input_ids=encoded["input_ids"],
+            example=list(range(len(examples))),
+            extra={"score": [ex.score for ex in examples]},
+        )
 
     def build_head(self, hidden_size, labels, settings):
         from torch import nn
@@ -103,9 +114,20 @@ def test_a_fourth_task_trains_evaluates_and_predicts_through_the_registry(score_
 
     data = tmp_path / "score.jsonl"
     data.write_text("".join(json.dumps({"text": t, "score": len(t.split()) / 5}) + "\n" for t in TEXTS * 4))
-    config = resolve([], [f"score_train={data}", f"score_valid={data}", "lambda_score=2.0"],
-                     {"backbone": str(backbone_dir), "output_dir": str(tmp_path / "run"), "epochs": 3, "lr": 1e-3,
-                      "batch_size": 8, "cache_dir": str(tmp_path / "cache"), "device": "cpu", "precision": "fp32"})
+    config = resolve(
+        [],
+        [f"score_train={data}", f"score_valid={data}", "lambda_score=2.0"],
+        {
+            "backbone": str(backbone_dir),
+            "output_dir": str(tmp_path / "run"),
+            "epochs": 3,
+            "lr": 1e-3,
+            "batch_size": 8,
+            "cache_dir": str(tmp_path / "cache"),
+            "device": "cpu",
+            "precision": "fp32",
+        },
+    )
     assert config.tasks() == ["score"] and config.to_dict()["lambda_score"] == 2.0
     result = train(config)
     history = [record["valid"]["score"]["mse"] for record in result.history]
@@ -140,8 +162,17 @@ def test_the_registry_names_the_built_in_tasks_and_refuses_unknown_ones():
 def test_a_model_saved_before_the_registry_still_loads(tmp_path):
     from mtlcli.spec import read_spec
 
-    (tmp_path / "config.json").write_text(json.dumps({
-        "backbone": "tiny", "backbone_config": {}, "tasks": ["ner", "qa"], "ner_labels": ["O", "B-PER", "I-PER"],
-        "cls_labels": [], "max_length": 64}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "backbone": "tiny",
+                "backbone_config": {},
+                "tasks": ["ner", "qa"],
+                "ner_labels": ["O", "B-PER", "I-PER"],
+                "cls_labels": [],
+                "max_length": 64,
+            }
+        )
+    )
     spec = read_spec(tmp_path)
     assert spec.labels == {"ner": ["O", "B-PER", "I-PER"]} and spec.labels_of("qa") == [] and spec.max_length == 64

@@ -9,12 +9,32 @@ from mtlcli.training.trainer import Run
 
 
 def make_run(backbone_dir, tmp_path, ner_file, qa_file, *settings, events=None):
-    config = resolve([], [f'backbone="{backbone_dir}"', f'output_dir="{tmp_path / "run"}"', 'cache_dir=""',
-                          "precision=fp32", "batch_size=2", "lr=1e-3", "max_length=32", "qa_max_length=48",
-                          "doc_stride=16", "head_dropout=0.0", "encoder_dropout=0.0", "warmup_ratio=0.0",
-                          f'ner_train="{ner_file}"', f'qa_train="{qa_file}"', *settings])
-    return Run(config, (lambda kind, data: events.append((kind, data))) if events is not None else (lambda *a: None),
-               overwrite=True, resume=False)
+    config = resolve(
+        [],
+        [
+            f'backbone="{backbone_dir}"',
+            f'output_dir="{tmp_path / "run"}"',
+            'cache_dir=""',
+            "precision=fp32",
+            "batch_size=2",
+            "lr=1e-3",
+            "max_length=32",
+            "qa_max_length=48",
+            "doc_stride=16",
+            "head_dropout=0.0",
+            "encoder_dropout=0.0",
+            "warmup_ratio=0.0",
+            f'ner_train="{ner_file}"',
+            f'qa_train="{qa_file}"',
+            *settings,
+        ],
+    )
+    return Run(
+        config,
+        (lambda kind, data: events.append((kind, data))) if events is not None else (lambda *a: None),
+        overwrite=True,
+        resume=False,
+    )
 
 
 def batch_loss(run, task, rows):
@@ -53,7 +73,8 @@ def test_the_loop_steps_through_train_step(backbone_dir, tmp_path, ner_file, qa_
 
 
 def test_runs_with_different_precisions_in_one_process_need_no_private_accelerate_api(
-        backbone_dir, tmp_path, ner_file, qa_file, monkeypatch):
+    backbone_dir, tmp_path, ner_file, qa_file, monkeypatch
+):
     from accelerate.state import AcceleratorState
 
     def private(*args, **kwargs):
@@ -87,8 +108,10 @@ def test_pcgrad_correction_survives_the_fp16_loss_scale(backbone_dir, tmp_path, 
     run.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     rows = {"ner": [0, 1], "qa": [0, 1]}
     shared = [p for p in run.core.encoder.parameters() if p.requires_grad]
-    losses = {task: run.core(task, **collate(run.streams[task].features, r, task, run.pad_id))["loss"]
-              for task, r in rows.items()}
+    losses = {
+        task: run.core(task, **collate(run.streams[task].features, r, task, run.pad_id))["loss"]
+        for task, r in rows.items()
+    }
     grads = task_gradients(losses, shared)
     if torch.dot(grads["ner"], grads["qa"]) > 0:  # the tiny model's tasks may agree: a negative weight makes
         run.weighting.lambdas["qa"] = -1.0  # them conflict, so that PCGrad changes their sum
@@ -118,10 +141,13 @@ def test_a_skipped_fp16_step_leaves_the_learned_task_weights_alone(backbone_dir,
     assert not torch.equal(run.weighting.log_vars["ner"].detach(), log_vars["ner"])  # a good step moves them
 
 
-@pytest.mark.parametrize("settings, warned", [(("epochs=2",), True), (("epochs=1",), True), (("epochs=3",), False),
-                                              (("epochs=2", "dwa_period=4"), False)])
-def test_dwa_over_too_few_epochs_says_its_weights_stay_at_one(backbone_dir, tmp_path, ner_file, qa_file, settings,
-                                                              warned):
+@pytest.mark.parametrize(
+    "settings, warned",
+    [(("epochs=2",), True), (("epochs=1",), True), (("epochs=3",), False), (("epochs=2", "dwa_period=4"), False)],
+)
+def test_dwa_over_too_few_epochs_says_its_weights_stay_at_one(
+    backbone_dir, tmp_path, ner_file, qa_file, settings, warned
+):
     events = []
     make_run(backbone_dir, tmp_path, ner_file, qa_file, "weighting=dwa", *settings, events=events)
     messages = [data["message"] for kind, data in events if kind == "warning"]

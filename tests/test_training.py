@@ -9,16 +9,29 @@ from mtlcli.training.trainer import train
 
 
 def tiny_config(backbone_dir, tmp_path, **files):
-    settings = [f'backbone="{backbone_dir}"', f'output_dir="{tmp_path / "run"}"', 'cache_dir=""', "precision=fp32",
-                "batch_size=4", "eval_batch_size=8", "lr=2e-3", "warmup_ratio=0.0", "head_dropout=0.0",
-                "max_length=32", "qa_max_length=64", "doc_stride=16"]
+    settings = [
+        f'backbone="{backbone_dir}"',
+        f'output_dir="{tmp_path / "run"}"',
+        'cache_dir=""',
+        "precision=fp32",
+        "batch_size=4",
+        "eval_batch_size=8",
+        "lr=2e-3",
+        "warmup_ratio=0.0",
+        "head_dropout=0.0",
+        "max_length=32",
+        "qa_max_length=64",
+        "doc_stride=16",
+    ]
     settings += [f'{key}="{value}"' for key, value in files.items()]
     return settings
 
 
 @pytest.mark.parametrize("step_mode", ["sampled", "joint"])
 def test_tiny_model_overfits_ner_and_qa(backbone_dir, tmp_path, ner_file, qa_file, step_mode):
-    settings = tiny_config(backbone_dir, tmp_path, ner_train=ner_file, ner_valid=ner_file, qa_train=qa_file, qa_valid=qa_file)
+    settings = tiny_config(
+        backbone_dir, tmp_path, ner_train=ner_file, ner_valid=ner_file, qa_train=qa_file, qa_valid=qa_file
+    )
     config = resolve([], settings + ["epochs=40", f"step_mode={step_mode}"])
     events = []
     result = train(config, lambda kind, data: events.append(kind))

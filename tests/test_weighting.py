@@ -18,8 +18,10 @@ def regression_tasks(noise: dict[str, float], steps: int, weighting, seed: int =
     optimizer = torch.optim.Adam(list(shared.parameters()) + list(heads.parameters()), lr=0.01)
     for _ in range(steps):
         x = torch.randn(64, 4)
-        losses = {t: nn.functional.mse_loss(heads[t](shared(x)), x @ true[t] + sigma * torch.randn(64, 1))
-                  for t, sigma in noise.items()}
+        losses = {
+            t: nn.functional.mse_loss(heads[t](shared(x)), x @ true[t] + sigma * torch.randn(64, 1))
+            for t, sigma in noise.items()
+        }
         total = weighting.combine(losses, shared.weight)
         optimizer.zero_grad()
         total.backward()
@@ -49,9 +51,15 @@ def test_gradnorm_equalises_gradient_norms():
 
     def norms():
         x = torch.randn(256, 4)
-        losses = {t: nn.functional.mse_loss(heads[t](shared(x)) * scale[t], x.sum(1, keepdim=True) * scale[t]) for t in noise}
-        return {t: torch.autograd.grad(weighting.task_weights[t] * losses[t], shared.weight, retain_graph=True)[0].norm().item()
-                for t in noise}, losses
+        losses = {
+            t: nn.functional.mse_loss(heads[t](shared(x)) * scale[t], x.sum(1, keepdim=True) * scale[t]) for t in noise
+        }
+        return {
+            t: torch.autograd.grad(weighting.task_weights[t] * losses[t], shared.weight, retain_graph=True)[0]
+            .norm()
+            .item()
+            for t in noise
+        }, losses
 
     before, _ = norms()
     for _ in range(300):
@@ -72,8 +80,10 @@ def test_gradnorm_accumulates_its_gradients_over_micro_steps():
 
     def losses():
         x = torch.randn(16, 4)
-        return {t: nn.functional.mse_loss(heads[t](shared(x)), x.sum(1, keepdim=True) * (i + 1))
-                for i, t in enumerate(("a", "b"))}
+        return {
+            t: nn.functional.mse_loss(heads[t](shared(x)), x.sum(1, keepdim=True) * (i + 1))
+            for i, t in enumerate(("a", "b"))
+        }
 
     first, second = losses(), losses()
     weighting = GradNorm(["a", "b"], {"a": 1, "b": 1})
@@ -144,9 +154,24 @@ def test_strategies_train_and_log_their_weights(backbone_dir, tmp_path, ner_file
     from mtlcli.training.trainer import train
 
     run = tmp_path / "run"
-    config = resolve([], [f'backbone="{backbone_dir}"', f'output_dir="{run}"', 'cache_dir=""', f'ner_train="{ner_file}"',
-                          f'qa_train="{qa_file}"', "qa_max_length=48", "doc_stride=16", "epochs=3", "batch_size=4",
-                          "step_mode=joint", f"weighting={weighting}", "pcgrad=true", "interference_every=2"])
+    config = resolve(
+        [],
+        [
+            f'backbone="{backbone_dir}"',
+            f'output_dir="{run}"',
+            'cache_dir=""',
+            f'ner_train="{ner_file}"',
+            f'qa_train="{qa_file}"',
+            "qa_max_length=48",
+            "doc_stride=16",
+            "epochs=3",
+            "batch_size=4",
+            "step_mode=joint",
+            f"weighting={weighting}",
+            "pcgrad=true",
+            "interference_every=2",
+        ],
+    )
     train(config)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if r["type"] == "step"]

@@ -26,5 +26,15 @@ from .rows import csv_rows
 from .run import measure_model, run_benchmark
 from .settings import COMPARE_MODES, BenchmarkOptions, counts, resolve_config
 
-__all__ = ["COMPARE_MODES", "BenchmarkOptions", "TrainingProbe", "counts", "csv_rows", "measure_inference",
-           "measure_model", "measure_training", "resolve_config", "run_benchmark"]
+__all__ = [
+    "COMPARE_MODES",
+    "BenchmarkOptions",
+    "TrainingProbe",
+    "counts",
+    "csv_rows",
+    "measure_inference",
+    "measure_model",
+    "measure_training",
+    "resolve_config",
+    "run_benchmark",
+]

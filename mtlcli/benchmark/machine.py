@@ -25,9 +25,15 @@ def machine(device: str = "cpu") -> dict:
     kind = str(device).split(":")[0]
     gpu = torch.cuda.get_device_name(0) if kind == "cuda" and torch.cuda.is_available() else ""
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "python": platform.python_version(), "os": platform.platform(),
-        "device": gpu or kind, "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "device": gpu or kind,
+        "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
     }
 
 
@@ -99,8 +105,10 @@ def busy_note(cores: int | None) -> str:
     except (OSError, AttributeError):
         return ""
     if cores and load > 0.5 * cores:
-        return (f"the machine is busy (load average {load:.1f} on {cores} cores): timings will be slower and noisier "
-                f"than on an idle machine; --set threads=N below the free cores helps")
+        return (
+            f"the machine is busy (load average {load:.1f} on {cores} cores): timings will be slower and noisier "
+            f"than on an idle machine; --set threads=N below the free cores helps"
+        )
     return ""
 
 

@@ -25,8 +25,12 @@ def build_run(config: TrainConfig, candidate: Candidate, workdir: Path, on_event
 
     def forward(event: str, data: dict) -> None:
         if event == "data":
-            sizes.update({task: {"train": row["train"], "train_features": row["train_features"], "valid": row["valid"]}
-                          for task, row in data.items()})
+            sizes.update(
+                {
+                    task: {"train": row["train"], "train_features": row["train_features"], "valid": row["valid"]}
+                    for task, row in data.items()
+                }
+            )
         elif event == "warning":
             on_event("note", data)
 
@@ -42,8 +46,12 @@ def build_run(config: TrainConfig, candidate: Candidate, workdir: Path, on_event
 def parameters(run, tasks: list[str]) -> dict:
     counts_ = run.core.parameter_counts()
     heads = {task: counts_[task] for task in tasks}
-    return {"encoder": counts_["encoder"], "heads": sum(heads.values()), "per_head": heads,
-            "total": counts_["encoder"] + sum(heads.values())}
+    return {
+        "encoder": counts_["encoder"],
+        "heads": sum(heads.values()),
+        "per_head": heads,
+        "total": counts_["encoder"] + sum(heads.values()),
+    }
 
 
 class TrainingProbe:
@@ -74,9 +82,15 @@ class TrainingProbe:
         sync(device)
         seconds = time.perf_counter() - start
         batches = self.batches[first:]
-        self.repeats.append({"seconds": seconds, "tokens": sum(b["tokens"] for b in batches),
-                             "examples": sum(b["examples"] for b in batches), "batches": len(batches),
-                             "encoder_passes": self.passes - passes})
+        self.repeats.append(
+            {
+                "seconds": seconds,
+                "tokens": sum(b["tokens"] for b in batches),
+                "examples": sum(b["examples"] for b in batches),
+                "batches": len(batches),
+                "encoder_passes": self.passes - passes,
+            }
+        )
 
     def close(self) -> None:
         self.hook.remove()
@@ -97,7 +111,9 @@ class TrainingProbe:
 def measure_training(run, task: str, counts_: dict, name: str, on_event: EventHandler) -> dict:
     """Training steps of one task's batches: warm-up, then `repeats` × `steps` timed steps; medians."""
     probe = TrainingProbe(run, task)
-    advance = phase(on_event, f"{name}: training {task.upper()}", counts_["warmup"] + counts_["repeats"] * counts_["steps"])
+    advance = phase(
+        on_event, f"{name}: training {task.upper()}", counts_["warmup"] + counts_["repeats"] * counts_["steps"]
+    )
     try:
         for _ in range(counts_["warmup"]):
             probe.step()
@@ -172,14 +188,19 @@ def measure_inference(run, task: str, counts_: dict, name: str, on_event: EventH
 
     results = {}
     for batch_size in sizes:
-        chunks = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
+        chunks = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
         if task in RAW_INPUTS:
             requests = [[RAW_INPUTS[task](ex) for ex in chunk] for chunk in chunks]
-            call = functools.partial(definition.predict, model, run.tokenizer, batch_size=batch_size, device=device,
-                                     autocast=autocast)
+            call = functools.partial(
+                definition.predict, model, run.tokenizer, batch_size=batch_size, device=device, autocast=autocast
+            )
         else:
-            requests = [(chunk, definition.evaluation_features(chunk, run.tokenizer, model.spec, [])) for chunk in chunks]
-            call = functools.partial(_evaluate, definition, model, batch_size=batch_size, device=device, autocast=autocast)
+            requests = [
+                (chunk, definition.evaluation_features(chunk, run.tokenizer, model.spec, [])) for chunk in chunks
+            ]
+            call = functools.partial(
+                _evaluate, definition, model, batch_size=batch_size, device=device, autocast=autocast
+            )
         call(requests[0])  # warm-up
         masks.clear()
         latencies = []
@@ -194,9 +215,13 @@ def measure_inference(run, task: str, counts_: dict, name: str, on_event: EventH
             counter.remove()
         seconds, tokens = sum(latencies), sum(int(mask.sum()) for mask in masks)
         results[str(batch_size)] = {
-            "examples_per_s": len(examples) / seconds, "tokens_per_s": tokens / seconds,
-            "p50_ms": float(np.percentile(latencies, 50)) * 1000, "p95_ms": float(np.percentile(latencies, 95)) * 1000,
-            "batches": len(latencies), "examples": len(examples), "tokens": tokens,
+            "examples_per_s": len(examples) / seconds,
+            "tokens_per_s": tokens / seconds,
+            "p50_ms": float(np.percentile(latencies, 50)) * 1000,
+            "p95_ms": float(np.percentile(latencies, 95)) * 1000,
+            "batches": len(latencies),
+            "examples": len(examples),
+            "tokens": tokens,
             "path": "predict" if task in RAW_INPUTS else "evaluate",
         }
     return results

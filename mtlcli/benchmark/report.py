@@ -43,8 +43,11 @@ class ReportTable:
             if not column.better:
                 continue
             for group in dict.fromkeys(self.groups):
-                candidates = [(i, row[j]) for i, row in enumerate(self.rows)
-                              if self.groups[i] == group and self.ranked[i] and isinstance(row[j], (int, float))]
+                candidates = [
+                    (i, row[j])
+                    for i, row in enumerate(self.rows)
+                    if self.groups[i] == group and self.ranked[i] and isinstance(row[j], (int, float))
+                ]
                 if len(candidates) < 2:
                     continue
                 pick = max if column.better == "max" else min
@@ -94,17 +97,26 @@ def speed_table(result: dict) -> ReportTable:
     memory = _memory_name(result)
     columns = [Column("backbone"), Column("encoder params", "min", "params"), Column("head params", "", "int")]
     for task in tasks:
-        columns += [Column(f"train {short(task)} tok/s", "max", "rate"), Column(f"train {short(task)} ex/s", "max", "rate")]
+        columns += [
+            Column(f"train {short(task)} tok/s", "max", "rate"),
+            Column(f"train {short(task)} ex/s", "max", "rate"),
+        ]
     columns += [Column(f"{memory} train", "min", "mb"), Column(f"{memory} inference", "min", "mb")]
     settings = result["settings"]
-    table = ReportTable("Training speed and size (joint model, all tasks)", columns,
-                        caption=f"batch {settings['batch_size']}, NER/cls length ≤ {settings['max_length']}, "
-                                f"QA windows ≤ {settings['qa_max_length']} (stride {settings['doc_stride']}); "
-                                f"median of {settings['repeats']} × {settings['steps']} steps after {settings['warmup']} warm-up; "
-                                f"tokens are real (non-pad) tokens; " + (
-                                    "memory: the process's peak RSS in each phase (Python and torch included; the "
-                                    "backbones run one after another in one process)" if memory == "peak RSS MB"
-                                    else "memory: torch.cuda.max_memory_allocated in each phase"))
+    table = ReportTable(
+        "Training speed and size (joint model, all tasks)",
+        columns,
+        caption=f"batch {settings['batch_size']}, NER/cls length ≤ {settings['max_length']}, "
+        f"QA windows ≤ {settings['qa_max_length']} (stride {settings['doc_stride']}); "
+        f"median of {settings['repeats']} × {settings['steps']} steps after {settings['warmup']} warm-up; "
+        f"tokens are real (non-pad) tokens; "
+        + (
+            "memory: the process's peak RSS in each phase (Python and torch included; the "
+            "backbones run one after another in one process)"
+            if memory == "peak RSS MB"
+            else "memory: torch.cuda.max_memory_allocated in each phase"
+        ),
+    )
     for model in result["models"]:
         values = [model["backbone"], model["parameters"]["encoder"], model["parameters"]["heads"]]
         for task in tasks:
@@ -118,19 +130,35 @@ def inference_table(result: dict) -> ReportTable:
     sizes = sorted({int(b) for m in result["models"] for per_task in m["inference"].values() for b in per_task})
     columns = [Column("backbone"), Column("task")]
     for size in sizes:
-        columns += [Column(f"bs{size} ex/s", "max", "rate"), Column(f"bs{size} tok/s", "max", "rate"),
-                    Column(f"bs{size} p50 ms", "min", "ms"), Column(f"bs{size} p95 ms", "min", "ms")]
-    evaluated = sorted({short(task) for m in result["models"] for task, per_size in m["inference"].items()
-                        if any(infer.get("path") == "evaluate" for infer in per_size.values())})
+        columns += [
+            Column(f"bs{size} ex/s", "max", "rate"),
+            Column(f"bs{size} tok/s", "max", "rate"),
+            Column(f"bs{size} p50 ms", "min", "ms"),
+            Column(f"bs{size} p95 ms", "min", "ms"),
+        ]
+    evaluated = sorted(
+        {
+            short(task)
+            for m in result["models"]
+            for task, per_size in m["inference"].items()
+            if any(infer.get("path") == "evaluate" for infer in per_size.values())
+        }
+    )
     table = ReportTable(
-        "Inference (the predict path: tokenization + forward + decoding; latency per request)", columns,
+        "Inference (the predict path: tokenization + forward + decoding; latency per request)",
+        columns,
         caption=f"the first {result['settings']['infer_examples']} validation examples of each task as raw inputs "
-                f"(NER: the sentence's words joined by spaces; QA: question and context, every window of it runs; "
-                f"classification: the text), in requests of as many inputs as the batch size; each request is one "
-                f"call of the task's predict on the model prepared for inference as `mtl predict-*` prepares it "
-                f"(batch-invariant layers, width buckets); tok/s counts the real (non-pad) tokens the encoder ran on"
-                + (f"; {', '.join(evaluated)}: the task's evaluate on features built beforehand (forward + decoding "
-                   f"+ scoring, no tokenization)" if evaluated else ""))
+        f"(NER: the sentence's words joined by spaces; QA: question and context, every window of it runs; "
+        f"classification: the text), in requests of as many inputs as the batch size; each request is one "
+        f"call of the task's predict on the model prepared for inference as `mtl predict-*` prepares it "
+        f"(batch-invariant layers, width buckets); tok/s counts the real (non-pad) tokens the encoder ran on"
+        + (
+            f"; {', '.join(evaluated)}: the task's evaluate on features built beforehand (forward + decoding "
+            f"+ scoring, no tokenization)"
+            if evaluated
+            else ""
+        ),
+    )
     for task in result["settings"]["tasks"]:
         for model in result["models"]:
             values = [model["backbone"], short(task)]
@@ -141,7 +169,7 @@ def inference_table(result: dict) -> ReportTable:
     return table
 
 
-def _metric_columns(tasks: list[str]) -> list[tuple[str, str, str, object]]:
+def metric_columns(tasks: list[str]) -> list[tuple[str, str, str, object]]:
     """(task, metric key, heading, Metric) of each task's headline metrics."""
     columns = []
     for task in tasks:
@@ -153,53 +181,69 @@ def _metric_columns(tasks: list[str]) -> list[tuple[str, str, str, object]]:
 
 def accuracy_table(result: dict) -> ReportTable:
     tasks = result["settings"]["tasks"]
-    metric_columns = _metric_columns(tasks)
-    columns = [Column("backbone"), Column("epochs", "", "int"), Column("training time", "min", "s"),
-               Column("validation time", "min", "s")] + [Column(heading, "max", "pct") for _, _, heading, _ in metric_columns]
+    shown = metric_columns(tasks)
+    columns = [
+        Column("backbone"),
+        Column("epochs", "", "int"),
+        Column("training time", "min", "s"),
+        Column("validation time", "min", "s"),
+    ] + [Column(heading, "max", "pct") for _, _, heading, _ in shown]
     first = result["accuracy"][0]
     sizes = ", ".join(f"{n:,} {short(t)}" for t, n in first["train_examples"].items())
-    table = ReportTable("Accuracy after a short fixed budget (validation sets)", columns,
-                        caption=f"train {sizes} examples, {first['epochs']} epoch(s), the same seed for every backbone")
+    table = ReportTable(
+        "Accuracy after a short fixed budget (validation sets)",
+        columns,
+        caption=f"train {sizes} examples, {first['epochs']} epoch(s), the same seed for every backbone",
+    )
     for run in result["accuracy"]:
         values = [run["backbone"], run["epochs"], run["train_time_s"], run["eval_time_s"]]
-        values += [_metric(run["metrics"], task, key, factor) for task, key, _, factor in metric_columns]
+        values += [metric_value(run["metrics"], task, key, factor) for task, key, _, factor in shown]
         table.add(values)
     return table
 
 
-def _metric(metrics: dict, task: str, key: str, metric):
+def metric_value(metrics: dict, task: str, key: str, metric):
     value = metrics.get(task, {}).get(key)
     return metric.percent(value) if value is not None else None
 
 
 def compare_table(result: dict, entry: dict) -> ReportTable:
     tasks = result["settings"]["tasks"]
-    metric_columns = _metric_columns(tasks)
-    columns = [Column("model"), Column("parameters", "min", "params"), Column("training time", "min", "s"),
-               Column("inference time", "min", "s")]
+    shown = metric_columns(tasks)
+    columns = [
+        Column("model"),
+        Column("parameters", "min", "params"),
+        Column("training time", "min", "s"),
+        Column("inference time", "min", "s"),
+    ]
     columns += [Column(f"train {short(t)} tok/s", "max", "rate") for t in tasks]
-    columns += [Column(heading, "max", "pct") for _, _, heading, _ in metric_columns]
+    columns += [Column(heading, "max", "pct") for _, _, heading, _ in shown]
     budget = entry["budget"]
     sizes = " + ".join(f"{n:,} {short(t)}" for t, n in budget["train_examples"].items())
     valid = " + ".join(f"{n:,} {short(t)}" for t, n in budget["valid_examples"].items())
     table = ReportTable(
-        f"Joint model vs one model per task: {entry['backbone']}", columns,
+        f"Joint model vs one model per task: {entry['backbone']}",
+        columns,
         caption=f"same budget for both: {sizes} training examples, {budget['epochs']} epoch(s), batch {budget['batch_size']}, "
-                f"{budget['step_mode']} steps ({budget['sampling']}), seed {budget['seed']}; training time excludes "
-                f"validation; inference time = predicting and scoring the validation sets ({valid}) of every task; "
-                f"training tok/s: the joint and the single-task model on the same batches, in alternating repeats; "
-                f"an untimed validation pass runs first, so that the first run does not pay one-off costs alone")
-    names = {"joint": f"joint ({'+'.join(short(t) for t in tasks)})", "single-task total": "single-task models together"}
+        f"{budget['step_mode']} steps ({budget['sampling']}), seed {budget['seed']}; training time excludes "
+        f"validation; inference time = predicting and scoring the validation sets ({valid}) of every task; "
+        f"training tok/s: the joint and the single-task model on the same batches, in alternating repeats; "
+        f"an untimed validation pass runs first, so that the first run does not pay one-off costs alone",
+    )
+    names = {
+        "joint": f"joint ({'+'.join(short(t) for t in tasks)})",
+        "single-task total": "single-task models together",
+    }
     for row in entry["rows"]:
         name = names.get(row["model"]) or f"single-task {short(row['model'].removeprefix('single-'))}"
         values = [name, row["parameters"], row["train_time_s"], row["eval_time_s"]]
         values += [row["train_tokens_per_s"].get(t) for t in tasks]
-        values += [_metric(row["metrics"], task, key, factor) for task, key, _, factor in metric_columns]
+        values += [metric_value(row["metrics"], task, key, factor) for task, key, _, factor in shown]
         table.add(values, ranked=row["model"] in ("joint", "single-task total"))
     ratios = entry["ratios"]
     values = ["joint ÷ single-task", ratios["parameters"], ratios["train_time"], ratios["inference_time"]]
     values += [ratios["train_tokens_per_s"].get(t) for t in tasks]
-    values += [None] * len(metric_columns)
+    values += [None] * len(shown)
     table.add([values[0]] + [fmt(v, "ratio") if v is not None else "" for v in values[1:]], ranked=False)
     return table
 
@@ -207,8 +251,10 @@ def compare_table(result: dict, entry: dict) -> ReportTable:
 def machine_line(result: dict) -> str:
     m, s = result["machine"], result.get("settings", {})
     precision = f", precision {s['precision']}" if s.get("precision") else ""
-    return (f"{m.get('cpu')}, {m.get('cores')} cores, torch threads {m.get('torch_threads')}, device {m.get('device')}"
-            f"{precision}, torch {m.get('torch')}, transformers {m.get('transformers')}, Python {m.get('python')}")
+    return (
+        f"{m.get('cpu')}, {m.get('cores')} cores, torch threads {m.get('torch_threads')}, device {m.get('device')}"
+        f"{precision}, torch {m.get('torch')}, transformers {m.get('transformers')}, Python {m.get('python')}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- Markdown, CSV
@@ -244,67 +290,3 @@ def to_csv(rows: list[dict]) -> str:
         for row in rows:
             writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
     return buffer.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------- chart
-def chart_png(result: dict) -> bytes:
-    """Bar charts: training tokens/s and inference examples/s per task, parameters per backbone; with
-    --compare the joint model against the single-task models; with --accuracy the metrics."""
-    import numpy as np
-
-    from ..plots import _figure, _png
-
-    tasks = result["settings"]["tasks"]
-    names = [m["backbone"] for m in result["models"]]
-    panels = ["train", "infer", "params"] + (["accuracy"] if result["accuracy"] else []) + ["compare", "metrics"] * len(result["compare"])
-    columns_, rows_ = min(len(panels), 3), -(-len(panels) // 3)
-    figure = _figure(4.8 * columns_, 4.2 * rows_)
-    axes = figure.subplots(rows_, columns_, squeeze=False).flatten()
-    for unused in axes[len(panels):]:
-        unused.set_visible(False)
-    colors = {"ner": "#4C72B0", "qa": "#DD8452", "cls": "#55A868"}
-    pair_colors = {"joint model": "#4C72B0", "single-task models": "#BBBBBB"}
-
-    def bars(ax, values_by_series: dict[str, list], labels: list[str], title: str, ylabel: str, series_colors=None):
-        positions = np.arange(len(labels))
-        width = 0.8 / max(len(values_by_series), 1)
-        for k, (series, values) in enumerate(values_by_series.items()):
-            drawn = ax.bar(positions - 0.4 + width * (k + 0.5), [v or 0 for v in values], width, label=series,
-                           color=(series_colors or {}).get(series))
-            ax.bar_label(drawn, labels=[fmt(v, "rate") if v is not None else "" for v in values], fontsize=7, padding=1)
-        long = max(map(len, labels)) > 10
-        ax.set_xticks(positions, labels, rotation=20 if long else 0, ha="right" if long else "center", fontsize=8)
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel(ylabel)
-        ax.margins(y=0.12)  # room for the value labels
-        if len(values_by_series) > 1:
-            ax.legend(fontsize=7, loc="best", framealpha=0.8)
-
-    bars(axes[0], {short(t): [m["train"][t]["tokens_per_s"] for m in result["models"]] for t in tasks}, names,
-         "training throughput", "tokens/s (real tokens)", {short(t): c for t, c in colors.items()})
-    size = str(result["settings"]["batch_size"])
-    bars(axes[1], {short(t): [m["inference"][t].get(size, m["inference"][t]["1"])["examples_per_s"] for m in result["models"]]
-                   for t in tasks}, names, f"inference throughput (batch {size})", "inputs/s",
-         {short(t): c for t, c in colors.items()})
-    bars(axes[2], {"encoder + heads": [m["parameters"]["total"] / 1e6 for m in result["models"]]}, names,
-         "parameters", "millions")
-    k = 3
-    if result["accuracy"]:
-        series = {heading: [_metric(run["metrics"], t, key, f) for run in result["accuracy"]] for t, key, heading, f in _metric_columns(tasks)}
-        bars(axes[k], series, [run["backbone"] for run in result["accuracy"]], "validation metrics (short budget)", "%")
-        k += 1
-    for entry in result["compare"]:
-        joint, total = entry["rows"][0], entry["rows"][-1]
-        ratios = entry["ratios"]
-        bars(axes[k], {"joint model": [100 * (ratios[key] or 0) for key in ("parameters", "train_time", "inference_time")],
-                       "single-task models": [100.0, 100.0, 100.0]}, ["parameters", "training time", "inference time"],
-             f"joint vs single-task: {entry['backbone']}", "% of the single-task models'", pair_colors)
-        axes[k].set_xlabel(f"params {fmt(joint['parameters'], 'params')} vs {fmt(total['parameters'], 'params')}, "
-                           f"training {fmt(joint['train_time_s'], 's')} vs {fmt(total['train_time_s'], 's')}", fontsize=7)
-        columns = _metric_columns(tasks)
-        bars(axes[k + 1], {"joint model": [_metric(joint["metrics"], t, key, f) for t, key, _, f in columns],
-                           "single-task models": [_metric(total["metrics"], t, key, f) for t, key, _, f in columns]},
-             [heading for _, _, heading, _ in columns], f"validation metrics: {entry['backbone']}", "%", pair_colors)
-        k += 2
-    figure.suptitle(f"mtl benchmark — {machine_line(result)}", fontsize=8)
-    return _png(figure)

@@ -24,8 +24,15 @@ def csv_rows(result: dict) -> list[dict]:
     rows = []
     for model in result["models"]:
         p = model["parameters"]
-        row = {"section": "speed", "backbone": model["backbone"], "model": model["model"], "tasks": "+".join(model["tasks"]),
-               "params_encoder": p["encoder"], "params_heads": p["heads"], "params_total": p["total"]}
+        row = {
+            "section": "speed",
+            "backbone": model["backbone"],
+            "model": model["model"],
+            "tasks": "+".join(model["tasks"]),
+            "params_encoder": p["encoder"],
+            "params_heads": p["heads"],
+            "params_total": p["total"],
+        }
         for task in tasks:
             row[f"train_{task}_tokens_per_s"] = model["train"][task]["tokens_per_s"]
             row[f"train_{task}_examples_per_s"] = model["train"][task]["examples_per_s"]
@@ -44,8 +51,13 @@ def csv_rows(result: dict) -> list[dict]:
         rows.append(row | {"precision": model["precision"]})
     for entry in result["compare"]:
         for compared in entry["rows"]:
-            row = {"section": "compare", "backbone": entry["backbone"], "model": compared["model"],
-                   "tasks": "+".join(compared["tasks"]), "params_total": compared["parameters"]}
+            row = {
+                "section": "compare",
+                "backbone": entry["backbone"],
+                "model": compared["model"],
+                "tasks": "+".join(compared["tasks"]),
+                "params_total": compared["parameters"],
+            }
             for task in compared["tasks"]:
                 row[f"train_{task}_tokens_per_s"] = compared["train_tokens_per_s"][task]
                 row[f"train_{task}_examples_per_s"] = compared["train_examples_per_s"][task]

@@ -23,8 +23,9 @@ from .settings import (
 )
 
 
-def measure_model(config: TrainConfig, candidate: Candidate, counts_: dict, workdir: Path, on_event: EventHandler,
-                  kind: str = "joint") -> dict:
+def measure_model(
+    config: TrainConfig, candidate: Candidate, counts_: dict, workdir: Path, on_event: EventHandler, kind: str = "joint"
+) -> dict:
     """Parameters, inference and training throughput per task, and peak memory of one model."""
     tasks = config.tasks()
     name = f"{candidate.label} ({kind})"
@@ -43,12 +44,23 @@ def measure_model(config: TrainConfig, candidate: Candidate, counts_: dict, work
         training = {task: measure_training(run, task, counts_, name, on_event) for task in tasks}
         training_peak, training_start = memory.peak_mb(), memory.start_mb
         row = {
-            "backbone": candidate.label, "model": kind, "tasks": tasks, "parameters": parameters(run, tasks),
-            "train": training, "inference": inference,
-            "peak_memory_mb": {"train": training_peak, "inference": inference_peak, "kind": memory.kind,
-                               "train_start": training_start, "inference_start": inference_start,
-                               "reset_per_phase": memory.resettable},
-            "device": str(device), "precision": run.precision, "data": sizes,
+            "backbone": candidate.label,
+            "model": kind,
+            "tasks": tasks,
+            "parameters": parameters(run, tasks),
+            "train": training,
+            "inference": inference,
+            "peak_memory_mb": {
+                "train": training_peak,
+                "inference": inference_peak,
+                "kind": memory.kind,
+                "train_start": training_start,
+                "inference_start": inference_start,
+                "reset_per_phase": memory.resettable,
+            },
+            "device": str(device),
+            "precision": run.precision,
+            "data": sizes,
         }
     finally:
         del run
@@ -57,26 +69,40 @@ def measure_model(config: TrainConfig, candidate: Candidate, counts_: dict, work
     return row
 
 
-def run_benchmark(base: TrainConfig, options: BenchmarkOptions, on_event: EventHandler = lambda kind, data: None) -> dict:
+def run_benchmark(
+    base: TrainConfig, options: BenchmarkOptions, on_event: EventHandler = lambda kind, data: None
+) -> dict:
     if options.compare and options.compare not in COMPARE_MODES:
         raise InputError(f"--compare must be one of {', '.join(COMPARE_MODES)}, got '{options.compare}'")
     config, notes = resolve_config(base, options)
     if options.compare and len(config.tasks()) < 2:
         raise InputError("--compare single-task needs at least two tasks (e.g. --tasks ner,qa)")
     counts_ = counts(options)
-    result = {"command": options.command, "machine": {}, "settings": {}, "notes": [], "models": [], "accuracy": [], "compare": []}
+    result = {
+        "command": options.command,
+        "machine": {},
+        "settings": {},
+        "notes": [],
+        "models": [],
+        "accuracy": [],
+        "compare": [],
+    }
     with tempfile.TemporaryDirectory(prefix="mtl-benchmark-") as tmp:
         workdir = Path(tmp)
         candidates, backbone_notes = prepare_backbones(config, options, workdir)
         notes += backbone_notes
         if options.random_init and (options.accuracy or options.compare):
-            notes.append("--accuracy/--compare with --random-init train encoders from random weights: their metrics "
-                         "say nothing about the pretrained backbones")
-        notes.append("training: one batch of one task per step (forward + backward + clip + AdamW step), real "
-                     "(non-pad) tokens; inference: the predict path (the model prepared for inference as `mtl "
-                     "predict-*` prepares it; the task's predict: tokenization + forward + decoding) on raw validation "
-                     "inputs, latency per request of batch-size inputs; a QA input is a question with its context "
-                     "(every window of it runs)")
+            notes.append(
+                "--accuracy/--compare with --random-init train encoders from random weights: their metrics "
+                "say nothing about the pretrained backbones"
+            )
+        notes.append(
+            "training: one batch of one task per step (forward + backward + clip + AdamW step), real "
+            "(non-pad) tokens; inference: the predict path (the model prepared for inference as `mtl "
+            "predict-*` prepares it; the task's predict: tokenization + forward + decoding) on raw validation "
+            "inputs, latency per request of batch-size inputs; a QA input is a question with its context "
+            "(every window of it runs)"
+        )
         from ..devices import resolve_device
 
         result["machine"] = machine(resolve_device(config.device))
@@ -99,13 +125,28 @@ def run_benchmark(base: TrainConfig, options: BenchmarkOptions, on_event: EventH
                 result["accuracy"].append(train_and_evaluate(config, candidate, workdir, on_event))
     first = result["models"][0]
     result["settings"] = {
-        "tasks": config.tasks(), "quick": options.quick, "random_init": options.random_init,
+        "tasks": config.tasks(),
+        "quick": options.quick,
+        "random_init": options.random_init,
         "tokenizer": (options.tokenizer or DEFAULT_TOKENIZER) if options.random_init else "each backbone's own",
-        "device": first["device"], "precision": first["precision"], "batch_size": config.batch_size,
-        "max_length": config.max_length, "qa_max_length": config.qa_max_length, "doc_stride": config.doc_stride,
-        "epochs": config.epochs, "lr": config.lr, "seed": config.seed, "threads": config.threads,
-        "data": {task: {"train": getattr(config, f"{task}_train"), "valid": getattr(config, f"{task}_valid"),
-                        "train_size": getattr(config, f"{task}_train_size")} for task in config.tasks()},
+        "device": first["device"],
+        "precision": first["precision"],
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "qa_max_length": config.qa_max_length,
+        "doc_stride": config.doc_stride,
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "seed": config.seed,
+        "threads": config.threads,
+        "data": {
+            task: {
+                "train": getattr(config, f"{task}_train"),
+                "valid": getattr(config, f"{task}_valid"),
+                "train_size": getattr(config, f"{task}_train_size"),
+            }
+            for task in config.tasks()
+        },
         **counts_,
     }
     result["notes"] = notes

@@ -18,12 +18,21 @@ COMPARE_MODES = ("single-task",)
 STANDARD_COUNTS = {"warmup": 2, "repeats": 5, "steps": 3, "infer_examples": 64}
 QUICK_COUNTS = {"warmup": 1, "repeats": 3, "steps": 2, "infer_examples": 16}
 # --quick: short sequences, small batches and a tiny training budget (a smoke test, not a measurement)
-QUICK_CONFIG = {"max_length": 32, "qa_max_length": 128, "doc_stride": 32, "ner_train_size": 128, "qa_train_size": 64,
-                "cls_train_size": 128, "epochs": 1}
+QUICK_CONFIG = {
+    "max_length": 32,
+    "qa_max_length": 128,
+    "doc_stride": 32,
+    "ner_train_size": 128,
+    "qa_train_size": 64,
+    "cls_train_size": 128,
+    "epochs": 1,
+}
 QUICK_MAX_BATCH = 8
 # inputs when the config names no data: the bundled demo excerpts (real Wikigold and SQuAD text)
-DEMO_DATA = {"ner": ("@demo/wikigold_train.conll", "@demo/wikigold_valid.conll"),
-             "qa": ("@demo/squad_train.json", "@demo/squad_valid.json")}
+DEMO_DATA = {
+    "ner": ("@demo/wikigold_train.conll", "@demo/wikigold_valid.conll"),
+    "qa": ("@demo/squad_train.json", "@demo/squad_valid.json"),
+}
 DEFAULT_TOKENIZER = "minilm"  # with --random-init: BERT's uncased WordPiece vocabulary, available offline
 
 
@@ -64,7 +73,9 @@ def resolve_config(base: TrainConfig, options: BenchmarkOptions) -> tuple[TrainC
             values[f"{task}_train"] = values[f"{task}_valid"] = ""
         elif not getattr(base, f"{task}_train"):
             if task not in DEMO_DATA:
-                raise InputError(f"no {task} data: give --{task}-train (and --{task}-valid); mtl bundles no {task} data")
+                raise InputError(
+                    f"no {task} data: give --{task}-train (and --{task}-valid); mtl bundles no {task} data"
+                )
             values[f"{task}_train"], values[f"{task}_valid"] = DEMO_DATA[task]
             notes.append(f"{task}: the bundled demo data ({DEMO_DATA[task][0]}, {DEMO_DATA[task][1]})")
     if options.quick:
@@ -84,14 +95,18 @@ def resolve_config(base: TrainConfig, options: BenchmarkOptions) -> tuple[TrainC
 
 def counts(options: BenchmarkOptions) -> dict[str, int]:
     defaults = QUICK_COUNTS if options.quick else STANDARD_COUNTS
-    chosen = {key: default if getattr(options, key) is None else getattr(options, key) for key, default in defaults.items()}
+    chosen = {
+        key: default if getattr(options, key) is None else getattr(options, key) for key, default in defaults.items()
+    }
     for key, least in (("warmup", 0), ("repeats", 1), ("steps", 1), ("infer_examples", 1)):
         if chosen[key] < least:
             raise InputError(f"--{key.replace('_', '-')} must be at least {least}, got {chosen[key]}")
     return chosen
 
 
-def prepare_backbones(config: TrainConfig, options: BenchmarkOptions, workdir: Path) -> tuple[list[Candidate], list[str]]:
+def prepare_backbones(
+    config: TrainConfig, options: BenchmarkOptions, workdir: Path
+) -> tuple[list[Candidate], list[str]]:
     """With --random-init, each backbone becomes a directory holding its config (the Hub's, else the shipped
     one) and the one shared tokenizer, so every model sees the very same token ids."""
     from ..backbones import load_backbone_config, load_tokenizer
@@ -100,17 +115,27 @@ def prepare_backbones(config: TrainConfig, options: BenchmarkOptions, workdir: P
     if not options.random_init:
         if options.tokenizer:
             raise InputError("--tokenizer is for --random-init: pretrained weights need their own tokenizer")
-        notes = ["each backbone tokenizes the inputs with its own tokenizer; tokens/s counts its own tokens"] if len(names) > 1 else []
+        notes = (
+            ["each backbone tokenizes the inputs with its own tokenizer; tokens/s counts its own tokens"]
+            if len(names) > 1
+            else []
+        )
         return [Candidate(name, name) for name in names], notes
     tokenizer_name = options.tokenizer or DEFAULT_TOKENIZER
     try:
         tokenizer = load_tokenizer(tokenizer_name)
     except InputError as err:
-        raise InputError(f"--random-init tokenizes every backbone's inputs with one tokenizer, '{tokenizer_name}', "
-                         f"which is not available ({err}); name another with --tokenizer") from None
-    notes = [(f"random weights (--random-init): speed only. Every backbone's inputs are tokenized with the "
-              f"'{tokenizer_name}' tokenizer ({type(tokenizer).__name__}, {len(tokenizer):,} tokens), so all see the "
-              f"same token ids")]
+        raise InputError(
+            f"--random-init tokenizes every backbone's inputs with one tokenizer, '{tokenizer_name}', "
+            f"which is not available ({err}); name another with --tokenizer"
+        ) from None
+    notes = [
+        (
+            f"random weights (--random-init): speed only. Every backbone's inputs are tokenized with the "
+            f"'{tokenizer_name}' tokenizer ({type(tokenizer).__name__}, {len(tokenizer):,} tokens), so all see the "
+            f"same token ids"
+        )
+    ]
     candidates = []
     for i, name in enumerate(names):
         backbone_config = load_backbone_config(name)
@@ -121,9 +146,13 @@ def prepare_backbones(config: TrainConfig, options: BenchmarkOptions, workdir: P
         candidate = Candidate(name, str(directory), vocab)
         if len(tokenizer) > vocab:
             candidate.clamp = min(tokenizer.unk_token_id or 0, vocab - 1)
-            notes.append(f"{name}: vocabulary of {vocab:,} < the tokenizer's {len(tokenizer):,}: larger ids are mapped to id {candidate.clamp}")
+            notes.append(
+                f"{name}: vocabulary of {vocab:,} < the tokenizer's {len(tokenizer):,}: larger ids are mapped to id {candidate.clamp}"
+            )
         elif vocab != len(tokenizer):
-            notes.append(f"{name}: its embedding table keeps its own {vocab:,} rows; the inputs use the tokenizer's ids")
+            notes.append(
+                f"{name}: its embedding table keeps its own {vocab:,} rows; the inputs use the tokenizer's ids"
+            )
         candidates.append(candidate)
     return candidates, notes
 

@@ -46,7 +46,7 @@ Examples:
 def _command_line() -> str:
     """The command as typed (kept with the results), from `benchmark` on."""
     argv = sys.argv
-    return "mtl " + shlex.join(argv[argv.index("benchmark"):]) if "benchmark" in argv else ""
+    return "mtl " + shlex.join(argv[argv.index("benchmark") :]) if "benchmark" in argv else ""
 
 
 def _tasks(value: str | None) -> list[str]:
@@ -55,25 +55,64 @@ def _tasks(value: str | None) -> list[str]:
 
 @handle_errors
 def benchmark_command(
-    backbone: Annotated[list[str], typer.Option("--backbone", "-b", help="Backbone to measure (repeat for several): local directory, alias or Hub id. Default: the preset's.")] = [],
+    backbone: Annotated[
+        list[str],
+        typer.Option(
+            "--backbone",
+            "-b",
+            help="Backbone to measure (repeat for several): local directory, alias or Hub id. Default: the preset's.",
+        ),
+    ] = [],
     preset: PresetOption = [],
     set_: SetOption = [],
-    tasks: Annotated[str | None, typer.Option(help="Comma list of tasks, e.g. ner,qa (default: the tasks given data, else ner,qa on the bundled demo data).")] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list of tasks, e.g. ner,qa (default: the tasks given data, else ner,qa on the bundled demo data)."
+        ),
+    ] = None,
     ner_train: NerTrainOption = None,
     ner_valid: NerValidOption = None,
     qa_train: QaTrainOption = None,
     qa_valid: QaValidOption = None,
     cls_train: ClsTrainOption = None,
     cls_valid: ClsValidOption = None,
-    random_init: Annotated[bool, typer.Option("--random-init", help="Build each backbone from its config, random weights: speed only, works offline (shipped configs for distilbert/bert/roberta/bert-large).")] = False,
-    tokenizer: Annotated[str | None, typer.Option(help="With --random-init: the one tokenizer for every backbone (default: minilm, BERT's uncased WordPiece).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Short sequences, few steps, a tiny training budget: a sub-minute smoke test.")] = False,
-    accuracy: Annotated[bool, typer.Option("--accuracy", help="Also train each backbone on the config's budget and report validation metrics.")] = False,
-    compare: Annotated[str | None, typer.Option(help="single-task: the joint model against one model per task, same budget.")] = None,
-    warmup: Annotated[int | None, typer.Option(help="Untimed training steps per task first (default 2; --quick 1).")] = None,
-    repeats: Annotated[int | None, typer.Option(help="Timed repeats; figures are their median (default 5; --quick 3).")] = None,
+    random_init: Annotated[
+        bool,
+        typer.Option(
+            "--random-init",
+            help="Build each backbone from its config, random weights: speed only, works offline (shipped configs for distilbert/bert/roberta/bert-large).",
+        ),
+    ] = False,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            help="With --random-init: the one tokenizer for every backbone (default: minilm, BERT's uncased WordPiece)."
+        ),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Short sequences, few steps, a tiny training budget: a sub-minute smoke test."),
+    ] = False,
+    accuracy: Annotated[
+        bool,
+        typer.Option(
+            "--accuracy", help="Also train each backbone on the config's budget and report validation metrics."
+        ),
+    ] = False,
+    compare: Annotated[
+        str | None, typer.Option(help="single-task: the joint model against one model per task, same budget.")
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(help="Untimed training steps per task first (default 2; --quick 1).")
+    ] = None,
+    repeats: Annotated[
+        int | None, typer.Option(help="Timed repeats; figures are their median (default 5; --quick 3).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps per repeat (default 3; --quick 2).")] = None,
-    infer_examples: Annotated[int | None, typer.Option(help="Inputs per task timed at each inference batch size (default 64; --quick 16).")] = None,
+    infer_examples: Annotated[
+        int | None, typer.Option(help="Inputs per task timed at each inference batch size (default 64; --quick 16).")
+    ] = None,
     batch_size: BatchSizeOption = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs of the --accuracy / --compare training runs.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the preset's).")] = None,
@@ -81,7 +120,12 @@ def benchmark_command(
     precision: PrecisionOption = None,
     json_output: JsonOption = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print one CSV row per measured model on stdout.")] = False,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write benchmark.json, benchmark.csv and benchmark.md (tables for a README) here.")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out", "-o", help="Write benchmark.json, benchmark.csv and benchmark.md (tables for a README) here."
+        ),
+    ] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG bar chart of the results here.")] = None,
 ) -> None:
     """Compare backbones on the same inputs: parameters, training and inference speed, memory, accuracy.
@@ -94,24 +138,52 @@ def benchmark_command(
         raise InputError("--json and --csv both write to stdout: choose one (or use --out DIR for files)")
     if plot and not plot.lower().endswith(".png"):
         raise InputError(f"--plot writes a PNG: give a path ending in .png, got '{plot}'")
-    for name, value, least in (("warmup", warmup, 0), ("repeats", repeats, 1), ("steps", steps, 1),
-                               ("infer-examples", infer_examples, 1)):
+    for name, value, least in (
+        ("warmup", warmup, 0),
+        ("repeats", repeats, 1),
+        ("steps", steps, 1),
+        ("infer-examples", infer_examples, 1),
+    ):
         if value is not None and value < least:
             raise InputError(f"--{name} must be at least {least}, got {value}")
-    config = resolve(preset, set_, data_overrides(
-        None, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid,
-        batch_size=batch_size, epochs=epochs, lr=lr, device=device, precision=precision,
-    ))
+    config = resolve(
+        preset,
+        set_,
+        data_overrides(
+            None,
+            ner_train,
+            ner_valid,
+            qa_train,
+            qa_valid,
+            cls_train,
+            cls_valid,
+            batch_size=batch_size,
+            epochs=epochs,
+            lr=lr,
+            device=device,
+            precision=precision,
+        ),
+    )
     from ..benchmark import COMPARE_MODES, BenchmarkOptions, csv_rows, run_benchmark
-    from ..benchmark.report import chart_png, markdown, to_csv
+    from ..benchmark.chart import chart_png
+    from ..benchmark.report import markdown, to_csv
     from ..fileio import write_atomic
 
     if compare and compare not in COMPARE_MODES:
         raise InputError(f"--compare must be one of {', '.join(COMPARE_MODES)}, got '{compare}'")
     options = BenchmarkOptions(
-        backbones=list(backbone), tasks=_tasks(tasks), random_init=random_init, tokenizer=tokenizer or "", quick=quick,
-        warmup=warmup, repeats=repeats, steps=steps, infer_examples=infer_examples, accuracy=accuracy,
-        compare=compare or "", command=_command_line(),
+        backbones=list(backbone),
+        tasks=_tasks(tasks),
+        random_init=random_init,
+        tokenizer=tokenizer or "",
+        quick=quick,
+        warmup=warmup,
+        repeats=repeats,
+        steps=steps,
+        infer_examples=infer_examples,
+        accuracy=accuracy,
+        compare=compare or "",
+        command=_command_line(),
     )
     with BenchmarkView() as view:
         result = run_benchmark(config, options, view.on_event)
@@ -149,8 +221,14 @@ class BenchmarkView:
             TimeElapsedColumn,
         )
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 console=console, transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         self.bar = None
 
     def __enter__(self):
@@ -205,8 +283,10 @@ def render(result: dict) -> None:
             rich_table.add_column(column.name, justify="left" if column.kind == "text" else "right", min_width=width)
             needed += max(width, len(column.name)) + 3
         for i, row in enumerate(cells):
-            rich_table.add_row(*[f"[bold green]{escape(cell)}[/]" if (i, j) in best else escape(cell) for j, cell in enumerate(row)],
-                               end_section=i + 1 < len(table.rows) and table.groups[i] != table.groups[i + 1])
+            rich_table.add_row(
+                *[f"[bold green]{escape(cell)}[/]" if (i, j) in best else escape(cell) for j, cell in enumerate(row)],
+                end_section=i + 1 < len(table.rows) and table.groups[i] != table.groups[i + 1],
+            )
         if console.is_terminal or console.width >= needed:
             console.print(rich_table)
             continue

@@ -47,9 +47,15 @@ def handle_errors(command):
     return wrapper
 
 
-def data_overrides(
-    backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid, **more
-) -> dict:
+def data_overrides(backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid, **more) -> dict:
     """Explicit flags, by config key; None means 'not given' so presets and --set keep their value."""
-    return dict(backbone=backbone, ner_train=ner_train, ner_valid=ner_valid, qa_train=qa_train, qa_valid=qa_valid,
-                cls_train=cls_train, cls_valid=cls_valid, **more)
+    return dict(
+        backbone=backbone,
+        ner_train=ner_train,
+        ner_valid=ner_valid,
+        qa_train=qa_train,
+        qa_valid=qa_valid,
+        cls_train=cls_train,
+        cls_valid=cls_valid,
+        **more,
+    )

@@ -46,9 +46,15 @@ def evaluate_command(
     qa: QaFileOption = None,
     cls: ClsFileOption = None,
     suite: Annotated[bool, typer.Option("--suite", help="Run the built-in 5 NER + 5 QA validation cases.")] = False,
-    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write predictions, metrics.json and plots here.")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="NER: seqeval strict mode (IOB2) instead of conlleval's default.")] = False,
-    show_errors: Annotated[int, typer.Option("--show-errors", metavar="N", help="Show the N examples with the most errors per task.")] = 0,
+    out: Annotated[
+        Optional[str], typer.Option("--out", "-o", help="Write predictions, metrics.json and plots here.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="NER: seqeval strict mode (IOB2) instead of conlleval's default.")
+    ] = False,
+    show_errors: Annotated[
+        int, typer.Option("--show-errors", metavar="N", help="Show the N examples with the most errors per task.")
+    ] = 0,
     json_output: JsonOption = False,
     device: DeviceOption = "cpu",
     precision: PrecisionOption = "fp32",
@@ -67,18 +73,35 @@ def evaluate_command(
     check_request(model_dir, files, suite)  # before torch loads: a wrong task answers at once
 
     with console.status("loading the model") as status:
+
         def on_event(kind: str, data: dict) -> None:
             if kind == "loaded":
                 status.update(f"evaluating on {data['device']} ({data['precision']})")
             elif kind == "task":
-                what = "validation suite" if data["task"] == "suite" else f"{title(data['task'])}: {data['examples']} examples"
+                what = (
+                    "validation suite"
+                    if data["task"] == "suite"
+                    else f"{title(data['task'])}: {data['examples']} examples"
+                )
                 status.update(f"evaluating {what}")
             elif kind == "writing":
                 status.update(f"writing {data['out_dir']}")
 
-        report = evaluate_model(model_dir, files, out_dir=out, strict=strict, device=device, precision=precision,
-                                batch_size=batch_size, n_best=n_best, max_answer_length=max_answer_length,
-                                worst=show_errors, suite=suite, skip_bad=skip_bad, on_event=on_event)
+        report = evaluate_model(
+            model_dir,
+            files,
+            out_dir=out,
+            strict=strict,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            n_best=n_best,
+            max_answer_length=max_answer_length,
+            worst=show_errors,
+            suite=suite,
+            skip_bad=skip_bad,
+            on_event=on_event,
+        )
 
     render_report(report)
     if json_output:
@@ -105,11 +128,19 @@ def render_report(report) -> None:
         if task.per_label:
             key, what = task.per_label
             mode = {"strict": " seqeval strict mode (IOB2)", "default": " seqeval default mode (conlleval)"}
-            console.print(scores_table(f"{task.title} per {what} (%){mode.get(scores.get('mode'), '')}",
-                                       scores[key], scores, what))
+            console.print(
+                scores_table(
+                    f"{task.title} per {what} (%){mode.get(scores.get('mode'), '')}", scores[key], scores, what
+                )
+            )
         if "confusion" in scores:
-            console.print(confusion_table(f"{task.title} confusion of {task.confusion_of} (rows gold, columns "
-                                          "predicted)", scores["confusion"]["labels"], scores["confusion"]["matrix"]))
+            console.print(
+                confusion_table(
+                    f"{task.title} confusion of {task.confusion_of} (rows gold, columns predicted)",
+                    scores["confusion"]["labels"],
+                    scores["confusion"]["matrix"],
+                )
+            )
     for task, rows in report.worst.items():
         render_errors(task, rows)
     if report.suite is not None:
@@ -128,9 +159,13 @@ def summary_table(metrics: dict, evaluated: list[str]) -> Table:
         task, scores = tasks.get(name), metrics[name]
         for i, metric in enumerate(task.metrics):
             first = i == 0
-            table.add_row(task.title if first else "", escape(scores["file"]) if first else "",
-                          str(scores["examples"]) if first else "", metric.label,
-                          f"{metric.percent(scores[metric.key]):.2f}")
+            table.add_row(
+                task.title if first else "",
+                escape(scores["file"]) if first else "",
+                str(scores["examples"]) if first else "",
+                metric.label,
+                f"{metric.percent(scores[metric.key]):.2f}",
+            )
         table.add_section()
     return table
 
@@ -141,14 +176,31 @@ def scores_table(heading: str, per_label: dict, totals: dict, what: str) -> Tabl
     for column in ("precision", "recall", "F1", "support"):
         table.add_column(column, justify="right")
     for label, row in per_label.items():
-        table.add_row(escape(label), fmt(row["precision"], True), fmt(row["recall"], True), fmt(row["f1"], True),
-                      str(row["support"]))
+        table.add_row(
+            escape(label),
+            fmt(row["precision"], True),
+            fmt(row["recall"], True),
+            fmt(row["f1"], True),
+            str(row["support"]),
+        )
     table.add_section()
     if "precision" in totals:  # NER: micro over entities
-        table.add_row("micro avg", fmt(totals["precision"], True), fmt(totals["recall"], True), fmt(totals["f1"], True),
-                      str(sum(row["support"] for row in per_label.values())), style="bold")
-    table.add_row("macro avg", fmt(totals["macro_precision"], True), fmt(totals["macro_recall"], True),
-                  fmt(totals["macro_f1"], True), str(sum(row["support"] for row in per_label.values())), style="bold")
+        table.add_row(
+            "micro avg",
+            fmt(totals["precision"], True),
+            fmt(totals["recall"], True),
+            fmt(totals["f1"], True),
+            str(sum(row["support"] for row in per_label.values())),
+            style="bold",
+        )
+    table.add_row(
+        "macro avg",
+        fmt(totals["macro_precision"], True),
+        fmt(totals["macro_recall"], True),
+        fmt(totals["macro_f1"], True),
+        str(sum(row["support"] for row in per_label.values())),
+        style="bold",
+    )
     return table
 
 
@@ -159,18 +211,28 @@ def render_errors(task: str, rows: list[dict]) -> None:
     console.rule(f"{title(task)}: {len(rows)} example(s) with the most errors")
     for row in rows:
         if task == "ner":
-            console.print(f"[bold]{escape(row['id'])}[/]: {row['entity_errors']} entity error(s), "
-                          f"{row['tag_errors']} wrong tag(s)", highlight=False)
+            console.print(
+                f"[bold]{escape(row['id'])}[/]: {row['entity_errors']} entity error(s), "
+                f"{row['tag_errors']} wrong tag(s)",
+                highlight=False,
+            )
             console.print("  gold ", tagged_text(row["tokens"], row["gold"]))
             console.print("  pred ", tagged_text(row["tokens"], row["pred"]))
         elif task == "qa":
-            console.print(f"[bold]{escape(row['id'])}[/]: {escape(row['question'])}  (F1 {row['f1']:.1f})", highlight=False)
+            console.print(
+                f"[bold]{escape(row['id'])}[/]: {escape(row['question'])}  (F1 {row['f1']:.1f})", highlight=False
+            )
             console.print(f"  gold [green]{escape(' | '.join(row['gold']))}[/]", highlight=False)
-            console.print(f"  pred [red]{escape(row['pred']) or '(no answer)'}[/]  (p={row['score']:.2f})", highlight=False)
+            console.print(
+                f"  pred [red]{escape(row['pred']) or '(no answer)'}[/]  (p={row['score']:.2f})", highlight=False
+            )
         elif "text" in row:  # classification and other tasks over one text: gold, prediction, its probability
             console.print(f"[bold]{escape(row['id'])}[/]: {escape(row['text'][:200])}", highlight=False)
-            console.print(f"  gold [green]{escape(str(row['gold']))}[/]  pred [red]{escape(str(row['pred']))}[/] "
-                          f"(p={row.get('probability', 0.0):.2f})", highlight=False)
+            console.print(
+                f"  gold [green]{escape(str(row['gold']))}[/]  pred [red]{escape(str(row['pred']))}[/] "
+                f"(p={row.get('probability', 0.0):.2f})",
+                highlight=False,
+            )
         else:
             console.print(escape(json.dumps(row, ensure_ascii=False)), highlight=False)
 
@@ -191,9 +253,18 @@ def render_suite(cases, summary: dict) -> None:
                 predicted = ", ".join(f"{t} ({k})" for t, k in case.predicted) or "(none)"
             else:
                 shown, expected, predicted = case.question, case.expected[0], case.predicted[0] or "(no answer)"
-            table.add_row(STATUS_SYMBOLS[case.status], escape(case.name), escape(shown), escape(expected),
-                          escape(predicted), escape(case.detail))
+            table.add_row(
+                STATUS_SYMBOLS[case.status],
+                escape(case.name),
+                escape(shown),
+                escape(expected),
+                escape(predicted),
+                escape(case.detail),
+            )
         console.print(table)
         counts = summary[task]
-        console.print(f"{title(task)}: {counts['pass']}/{counts['cases']} exact ✅, {counts['partial']} partial ⚠️ , "
-                      f"{counts['fail']} missed ❌", highlight=False)
+        console.print(
+            f"{title(task)}: {counts['pass']}/{counts['cases']} exact ✅, {counts['partial']} partial ⚠️ , "
+            f"{counts['fail']} missed ❌",
+            highlight=False,
+        )

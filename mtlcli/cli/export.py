@@ -31,11 +31,17 @@ and every head, checked against PyTorch and optimized; mtl predict-* and mtl eva
 def export_command(
     model_dir: ModelArgument,
     out: Annotated[str, typer.Option("--out", "-o", help="The export directory (must be new or empty).")],
-    fmt: Annotated[Literal["hf", "onnx"], typer.Option("--format", help="hf: a Hugging Face model directory per "
-                                                       "task; onnx: one ONNX graph of every head.")] = "hf",
+    fmt: Annotated[
+        Literal["hf", "onnx"],
+        typer.Option(
+            "--format", help="hf: a Hugging Face model directory per task; onnx: one ONNX graph of every head."
+        ),
+    ] = "hf",
     task: Annotated[str, typer.Option(help="hf: ner, qa, cls, or all (one subdirectory per task).")] = "all",
-    quantize: Annotated[Optional[Literal["int8"]], typer.Option(help="onnx: dynamic int8 weights (faster, less "
-                                                                "exact).", show_default=False)] = None,
+    quantize: Annotated[
+        Optional[Literal["int8"]],
+        typer.Option(help="onnx: dynamic int8 weights (faster, less exact).", show_default=False),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing, non-empty export directory.")] = False,
 ) -> None:
     """Export a trained model in a standard format, with its tokenizer and a model card."""
@@ -54,8 +60,11 @@ def export_command(
         diffs = ", ".join(f"{name} {value:.1e}" for name, value in report["max_abs_diff"].items())
         fused = ", ".join(f"{op} {n}" for op, n in report["fused"].items() if n) or "none"
         console.print(f"checked against PyTorch on random shapes: max abs difference {diffs}", highlight=False)
-        console.print(f"onnxruntime optimizer: {'applied' if report['optimized'] else 'not applied'}; fused: {fused}"
-                      + (f"; weights {report['quantized']}" if report["quantized"] else ""), highlight=False)
+        console.print(
+            f"onnxruntime optimizer: {'applied' if report['optimized'] else 'not applied'}; fused: {fused}"
+            + (f"; weights {report['quantized']}" if report["quantized"] else ""),
+            highlight=False,
+        )
     console.print("wrote " + ", ".join(str(path) for path in written), highlight=False)
 
 

@@ -36,7 +36,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     if debug:
         os.environ["MTL_DEBUG"] = "1"
@@ -44,9 +46,17 @@ def main(
 
 app.command("prepare", short_help="Validate, tokenize and cache data; print a summary.")(prepare_command)
 app.command("train", short_help="Train one shared encoder on NER, QA and/or classification.")(train_command)
-app.command("evaluate", short_help="Score a model with the standard metrics; write predictions and reports.")(evaluate_command)
-app.command("predict-ner", short_help="Tag entities in text: colored on a terminal, JSON(L)/CoNLL for pipelines.")(predict_ner_command)
-app.command("predict-qa", short_help="Answer questions about a context, with exact character offsets.")(predict_qa_command)
+app.command("evaluate", short_help="Score a model with the standard metrics; write predictions and reports.")(
+    evaluate_command
+)
+app.command("predict-ner", short_help="Tag entities in text: colored on a terminal, JSON(L)/CoNLL for pipelines.")(
+    predict_ner_command
+)
+app.command("predict-qa", short_help="Answer questions about a context, with exact character offsets.")(
+    predict_qa_command
+)
 app.command("predict-cls", short_help="Classify texts, with label probabilities.")(predict_cls_command)
 app.command("export", short_help="Export a model as a standard Hugging Face directory per task.")(export_command)
-app.command("benchmark", short_help="Compare backbones: parameters, speed, memory, accuracy; joint vs single-task.")(benchmark_command)
+app.command("benchmark", short_help="Compare backbones: parameters, speed, memory, accuracy; joint vs single-task.")(
+    benchmark_command
+)

@@ -17,11 +17,13 @@ import typer
 from ..devices import PRECISIONS
 
 # ------------------------------------------------------------------------ config (prepare, train, benchmark)
-PresetOption = Annotated[list[str], typer.Option("--preset", "-p", help="Preset name or TOML path; repeat to compose "
-                                                 "left to right.")]
+PresetOption = Annotated[
+    list[str], typer.Option("--preset", "-p", help="Preset name or TOML path; repeat to compose left to right.")
+]
 SetOption = Annotated[list[str], typer.Option("--set", help="Override one config key: --set lr=3e-4 (repeatable).")]
-BackboneOption = Annotated[str | None, typer.Option(help="Local model directory, alias (minilm, distilbert, bert, "
-                                                    "roberta) or Hub id.")]
+BackboneOption = Annotated[
+    str | None, typer.Option(help="Local model directory, alias (minilm, distilbert, bert, roberta) or Hub id.")
+]
 BatchSizeOption = Annotated[int | None, typer.Option(help="Examples per training step (default: the preset's).")]
 TrainDeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 
@@ -45,19 +47,39 @@ ClsFileOption = Annotated[str | None, typer.Option("--cls", help=f"Labelled clas
 SkipBadOption = Annotated[bool | None, typer.Option("--skip-bad", help="Drop malformed records and say how many.")]
 
 # ------------------------------------------------------------------------ a saved model (evaluate, predict-*)
-ModelArgument = Annotated[str, typer.Argument(metavar="MODEL_DIR", help="Model directory written by `mtl train`, e.g. "
-                                              "runs/demo/last.", show_default=False)]
+ModelArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL_DIR", help="Model directory written by `mtl train`, e.g. runs/demo/last.", show_default=False
+    ),
+]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
-InferenceBatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Inputs per forward pass (QA: context "
-                                                   "windows), sorted by length. Never changes a result.")]
-MaxAnswerLengthOption = Annotated[int | None, typer.Option(min=1, help="QA: longest answer in tokens (default: the "
-                                                           "model's, 30 unless set in training).", show_default=False)]
+InferenceBatchOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Inputs per forward pass (QA: context windows), sorted by length. Never changes a result.",
+    ),
+]
+MaxAnswerLengthOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="QA: longest answer in tokens (default: the model's, 30 unless set in training).",
+        show_default=False,
+    ),
+]
 
 # ------------------------------------------------------------------------ every command that runs a model
 Precision = Literal[PRECISIONS]  # the one list of precisions (mtlcli.devices)
-PrecisionOption = Annotated[Precision | None, typer.Option(
-    help="auto: bf16 where the CPU/GPU has it, else fp16 on CUDA, else fp32; fp32: exact; bf16, fp16 (GPUs only): "
-         "autocast.")]
+PrecisionOption = Annotated[
+    Precision | None,
+    typer.Option(
+        help="auto: bf16 where the CPU/GPU has it, else fp16 on CUDA, else fp32; fp32: exact; bf16, fp16 (GPUs only): "
+        "autocast."
+    ),
+]
 
 # ------------------------------------------------------------------------ output
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -78,12 +100,22 @@ def format_option(task: str):
 
 # ------------------------------------------------------------------------ predict-* inputs
 InputFormat = Literal["text", "jsonl"]
-TextsArgument = Annotated[list[str] | None, typer.Argument(help="Texts to process; none: --file or stdin.",
-                                                           show_default=False)]
-TextFileOption = Annotated[str | None, typer.Option("--file", "-f", help="Read texts from this file, one per line "
-                                                    "('-': stdin).", show_default=False)]
-InputFormatOption = Annotated[InputFormat, typer.Option(help="text: one text per line; jsonl: {\"text\", \"id\"?} "
-                                                        "objects.")]
-QuantizeOption = Annotated[bool, typer.Option("--quantize", help="Dynamic int8 weights (CPU): faster than fp32, less "
-                                              "accurate, and batching can move its scores; see "
-                                              "benchmarks/results/predict_speed.md.")]
+TextsArgument = Annotated[
+    list[str] | None, typer.Argument(help="Texts to process; none: --file or stdin.", show_default=False)
+]
+TextFileOption = Annotated[
+    str | None,
+    typer.Option("--file", "-f", help="Read texts from this file, one per line ('-': stdin).", show_default=False),
+]
+InputFormatOption = Annotated[
+    InputFormat, typer.Option(help='text: one text per line; jsonl: {"text", "id"?} objects.')
+]
+QuantizeOption = Annotated[
+    bool,
+    typer.Option(
+        "--quantize",
+        help="Dynamic int8 weights (CPU): faster than fp32, less "
+        "accurate, and batching can move its scores; see "
+        "benchmarks/results/predict_speed.md.",
+    ),
+]

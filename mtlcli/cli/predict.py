@@ -101,8 +101,9 @@ def text_prompts():
     return (TextItem(line) for line in iter(lambda: prompt("text"), None) if line.strip())
 
 
-def predict_and_show(task: str, predictor, items, output: str, predict: dict | None = None,
-                     record: dict | None = None) -> None:
+def predict_and_show(
+    task: str, predictor, items, output: str, predict: dict | None = None, record: dict | None = None
+) -> None:
     """Predict `items` and show them in `output`. A list is predicted in one call (length-sorted batches); an
     iterator (the interactive prompt) item by item, each shown as soon as it is typed.
 

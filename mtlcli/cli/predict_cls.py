@@ -58,8 +58,9 @@ def predict_cls_command(
     predict.check_model(model, "cls")
     items = predict.gather_texts(texts, file, input_format, skip_bad)
     predictor = predict.load(model, "cls", device, precision, quantize, batch_size)
-    predict.predict_and_show("cls", predictor, predict.text_prompts() if items is None else items, output,
-                             record={"top_k": top_k})
+    predict.predict_and_show(
+        "cls", predictor, predict.text_prompts() if items is None else items, output, record={"top_k": top_k}
+    )
 
 
 predict_cls_command.__doc__ += EXAMPLES

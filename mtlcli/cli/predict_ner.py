@@ -48,8 +48,12 @@ def predict_ner_command(
     texts: TextsArgument = None,
     file: TextFileOption = None,
     input_format: InputFormatOption = "text",
-    pretokenized: Annotated[bool, typer.Option("--pretokenized", help="Texts are space-separated tokens: take "
-                                               "them as they are, do not split punctuation.")] = False,
+    pretokenized: Annotated[
+        bool,
+        typer.Option(
+            "--pretokenized", help="Texts are space-separated tokens: take them as they are, do not split punctuation."
+        ),
+    ] = False,
     fmt: NerFormatOption = "auto",
     as_json: JsonFormatOption = False,
     as_jsonl: JsonlFormatOption = False,
@@ -64,8 +68,13 @@ def predict_ner_command(
     predict.check_model(model, "ner")
     items = predict.gather_texts(texts, file, input_format, skip_bad)
     predictor = predict.load(model, "ner", device, precision, quantize, batch_size)
-    predict.predict_and_show("ner", predictor, predict.text_prompts() if items is None else items, output,
-                             predict={"pretokenized": pretokenized})
+    predict.predict_and_show(
+        "ner",
+        predictor,
+        predict.text_prompts() if items is None else items,
+        output,
+        predict={"pretokenized": pretokenized},
+    )
 
 
 predict_ner_command.__doc__ += EXAMPLES

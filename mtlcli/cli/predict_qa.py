@@ -45,13 +45,22 @@ and with --n-best K also "n_best": the K best answers. Contexts of any length ar
 @handle_errors
 def predict_qa_command(
     model: ModelArgument,
-    context: Annotated[str | None, typer.Option("--context", "-c", help="File holding the context ('-': stdin).",
-                                                   show_default=False)] = None,
-    question: Annotated[list[str] | None, typer.Option("--question", "-q", help="A question about the context "
-                                                          "(repeatable).", show_default=False)] = None,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="JSONL file of {\"id\"?, \"context\", "
-                                                "\"question\"} ('-': stdin, the default without --context).",
-                                                show_default=False)] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", "-c", help="File holding the context ('-': stdin).", show_default=False)
+    ] = None,
+    question: Annotated[
+        list[str] | None,
+        typer.Option("--question", "-q", help="A question about the context (repeatable).", show_default=False),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help='JSONL file of {"id"?, "context", "question"} (\'-\': stdin, the default without --context).',
+            show_default=False,
+        ),
+    ] = None,
     n_best: Annotated[int, typer.Option("--n-best", min=1, help="Give the K best answers.")] = 1,
     max_answer_length: MaxAnswerLengthOption = None,
     fmt: QaFormatOption = "auto",
@@ -77,9 +86,14 @@ def predict_qa_command(
     predict.check_model(model, "qa")
     items, fixed_context = gather_questions(context, questions, file, skip_bad)
     predictor = predict.load(model, "qa", device, precision, quantize, batch_size)
-    predict.predict_and_show("qa", predictor, qa_prompts(fixed_context) if items is None else items, output,
-                             predict={"n_best": n_best, "max_answer_length": max_answer_length},
-                             record={"n_best": n_best})
+    predict.predict_and_show(
+        "qa",
+        predictor,
+        qa_prompts(fixed_context) if items is None else items,
+        output,
+        predict={"n_best": n_best, "max_answer_length": max_answer_length},
+        record={"n_best": n_best},
+    )
 
 
 predict_qa_command.__doc__ += EXAMPLES
@@ -110,8 +124,10 @@ def qa_prompts(fixed_context: str | None):
     """QaItems typed at the prompt until Ctrl-D: a context (unless --context gave it), then questions about it.
     Without --context, an empty question asks for a new context."""
     if fixed_context is None:
-        console.print("Paste a context (one line), then ask questions about it; an empty question asks for a new "
-                      "context; Ctrl-D quits.")
+        console.print(
+            "Paste a context (one line), then ask questions about it; an empty question asks for a new "
+            "context; Ctrl-D quits."
+        )
     else:
         console.print("Ask questions about the context; Ctrl-D quits.")
     return _qa_items(fixed_context)

@@ -42,13 +42,19 @@ def prepare_command(
     from ..config import resolve
     from ..prepare import prepare
 
-    config = resolve(preset, set_, data_overrides(backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid, skip_bad=skip_bad))
+    config = resolve(
+        preset,
+        set_,
+        data_overrides(backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid, skip_bad=skip_bad),
+    )
     rows = prepare(config)
     if json_output:
         for row in rows:
             print_json(row)
         return
-    table = Table(title=f"data prepared with the {config.backbone} tokenizer (cache: {config.cache_dir})", title_justify="left")
+    table = Table(
+        title=f"data prepared with the {config.backbone} tokenizer (cache: {config.cache_dir})", title_justify="left"
+    )
     for column in ("task", "split", "examples", "features", "tokens p50/p95/max", "details", "skipped"):
         table.add_column(column, justify="right" if column in ("examples", "features", "skipped") else "left")
     for row in rows:
@@ -62,6 +68,13 @@ def prepare_command(
             details.append(f"{row['answers_lost_to_truncation']} answers lost to truncation")
         if "labels" in row:
             details.append(f"{row['labels']} labels")
-        table.add_row(title(row["task"]), row["split"], str(row["examples"]), str(row["features"]),
-                      f"{row['length_p50']}/{row['length_p95']}/{row['length_max']}", "; ".join(details), str(row["skipped"]))
+        table.add_row(
+            title(row["task"]),
+            row["split"],
+            str(row["examples"]),
+            str(row["features"]),
+            f"{row['length_p50']}/{row['length_p95']}/{row['length_max']}",
+            "; ".join(details),
+            str(row["skipped"]),
+        )
     console.print(table)

@@ -58,14 +58,20 @@ def train_command(
     batch_size: BatchSizeOption = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
-    step_mode: Annotated[Optional[str], typer.Option(help="sampled (one task per step) or joint (every task per step).")] = None,
-    sampling: Annotated[Optional[str], typer.Option(help="round_robin, proportional, temperature:T or annealed.")] = None,
+    step_mode: Annotated[
+        Optional[str], typer.Option(help="sampled (one task per step) or joint (every task per step).")
+    ] = None,
+    sampling: Annotated[
+        Optional[str], typer.Option(help="round_robin, proportional, temperature:T or annealed.")
+    ] = None,
     device: TrainDeviceOption = None,
     precision: PrecisionOption = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o")] = None,
     skip_bad: SkipBadOption = None,
     overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output directory.")] = False,
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run directory from its last checkpoint.")] = None,
+    resume: Annotated[
+        Optional[str], typer.Option(help="Continue an interrupted run directory from its last checkpoint.")
+    ] = None,
     save_every: Annotated[Optional[int], typer.Option(help="Also save a resumable checkpoint every N steps.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and stop.")] = False,
     json_output: JsonOption = False,
@@ -78,14 +84,35 @@ def train_command(
         from ..training.trainer import resume_config
 
         if preset or set_ or overwrite:
-            raise InputError("--resume continues a run with its own train_config.toml: give no --preset, --set or --overwrite")
+            raise InputError(
+                "--resume continues a run with its own train_config.toml: give no --preset, --set or --overwrite"
+            )
         config = resume_config(resume)
     else:
-        config = resolve(preset, set_, data_overrides(
-            backbone, ner_train, ner_valid, qa_train, qa_valid, cls_train, cls_valid,
-            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, step_mode=step_mode, sampling=sampling,
-            device=device, precision=precision, output_dir=output_dir, skip_bad=skip_bad, save_every=save_every,
-        ))
+        config = resolve(
+            preset,
+            set_,
+            data_overrides(
+                backbone,
+                ner_train,
+                ner_valid,
+                qa_train,
+                qa_valid,
+                cls_train,
+                cls_valid,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                step_mode=step_mode,
+                sampling=sampling,
+                device=device,
+                precision=precision,
+                output_dir=output_dir,
+                skip_bad=skip_bad,
+                save_every=save_every,
+            ),
+        )
     if dry_run:
         if json_output:
             print_json(config.to_dict())
@@ -100,8 +127,14 @@ def train_command(
     with TrainingView() as view:
         result = train(config, view.on_event, overwrite=overwrite, resume=bool(resume))
     if json_output and result.is_main:
-        print_json({"output_dir": str(result.output_dir), "best": result.best, "history": result.history,
-                    "weights_checksum_per_process": result.weights_checksum})
+        print_json(
+            {
+                "output_dir": str(result.output_dir),
+                "best": result.best,
+                "history": result.history,
+                "weights_checksum_per_process": result.weights_checksum,
+            }
+        )
 
 
 train_command.__doc__ += EXAMPLES
@@ -112,9 +145,15 @@ class TrainingView:
 
     def __init__(self):
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self.bar = None
 
@@ -133,14 +172,18 @@ class TrainingView:
         for column in ("task", "train examples", "train features", "valid examples", "skipped"):
             table.add_column(column, justify="left" if column == "task" else "right")
         for task, row in data.items():
-            table.add_row(title(task), str(row["train"]), str(row["train_features"]), str(row["valid"]), str(row["skipped"]))
+            table.add_row(
+                title(task), str(row["train"]), str(row["train_features"]), str(row["valid"]), str(row["skipped"])
+            )
         console.print(table)
 
     def _start(self, data: dict) -> None:
         params = data["parameters"]
         heads = ", ".join(f"{title(t)} {n:,}" for t, n in params.items() if t != "encoder")
-        console.print(f"device {data['device']}, precision {data['precision']}, {data['processes']} process(es); "
-                      f"encoder {params['encoder']:,} parameters, heads: {heads}")
+        console.print(
+            f"device {data['device']}, precision {data['precision']}, {data['processes']} process(es); "
+            f"encoder {params['encoder']:,} parameters, heads: {heads}"
+        )
         self.progress.start()  # only now: errors before this point stay a clean one-liner
 
     def _step(self, data: dict) -> None:
@@ -148,18 +191,30 @@ class TrainingView:
             self.bar = self.progress.add_task("", total=data["steps"], epoch=data["epoch"], status="")
         losses = " ".join(f"{t} {v:.3f}" for t, v in data["loss"].items())
         weights = data["weights"]
-        shown = f" | weights {' '.join(f'{t} {w:.2f}' for t, w in weights.items())}" if any(w != 1.0 for w in weights.values()) else ""
+        shown = (
+            f" | weights {' '.join(f'{t} {w:.2f}' for t, w in weights.items())}"
+            if any(w != 1.0 for w in weights.values())
+            else ""
+        )
         status = f"loss {losses}{shown} | lr {data['lr']:.2e} | {data['tokens_per_s']:,.0f} tok/s"
         self.progress.update(self.bar, completed=data["step"], status=status)
         # no live display in a log file: a plain line every tenth of an epoch instead
         if not console.is_terminal and data["step"] % max(1, data["steps"] // 10) == 0:
-            console.print(f"epoch {data['epoch']} step {data['step']}/{data['steps']} | {status} | "
-                          f"{data['elapsed'] / 60:.1f} min", highlight=False, soft_wrap=True)
+            console.print(
+                f"epoch {data['epoch']} step {data['step']}/{data['steps']} | {status} | "
+                f"{data['elapsed'] / 60:.1f} min",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def _eval(self, data: dict) -> None:
         if data.get("valid"):
             minutes = data["wall_time_s"] / 60
-            console.print(metrics_table(f"validation after epoch {data['epoch']} ({minutes:.1f} min)", data["valid"], data["best"]))
+            console.print(
+                metrics_table(
+                    f"validation after epoch {data['epoch']} ({minutes:.1f} min)", data["valid"], data["best"]
+                )
+            )
         if data["improved"]:
             console.print(f"saved best checkpoint for: {', '.join(title(t) for t in data['improved'])}")
 
@@ -173,5 +228,7 @@ class TrainingView:
         console.print(f"early stopping after epoch {data['epoch']}: no task improved for {data['patience']} epoch(s)")
 
     def _end(self, data: dict) -> None:
-        console.print(f"[bold green]done[/] in {data['wall_time_s'] / 60:.1f} min: model in {data['output_dir']}/last"
-                      + "".join(f", best {title(t)} in {data['output_dir']}/best-{t}" for t in data["best"]))
+        console.print(
+            f"[bold green]done[/] in {data['wall_time_s'] / 60:.1f} min: model in {data['output_dir']}/last"
+            + "".join(f", best {title(t)} in {data['output_dir']}/best-{t}" for t in data["best"])
+        )

@@ -16,7 +16,9 @@ COLUMNS = {
 REQUIRED = ("text", "label")
 
 
-def cls_from_records(records: Iterable[tuple[int, dict[str, Any]]], file: str, problems: list[Problem]) -> list[ClsExample]:
+def cls_from_records(
+    records: Iterable[tuple[int, dict[str, Any]]], file: str, problems: list[Problem]
+) -> list[ClsExample]:
     """Examples with id "FILENAME:LINE"; records with a bad text or label are left out and their problems appended."""
     name = Path(file).name
     examples = []

@@ -71,7 +71,9 @@ def _sentences(text: str) -> Iterator[list[tuple[int, list[str]]]]:
         yield sentence
 
 
-def ner_from_records(records: Iterable[tuple[int, dict[str, Any]]], file: str, problems: list[Problem]) -> list[NerExample]:
+def ner_from_records(
+    records: Iterable[tuple[int, dict[str, Any]]], file: str, problems: list[Problem]
+) -> list[NerExample]:
     """Sentences from JSONL records {"tokens": [...], "tags": [...]}."""
     name = Path(file).name
     examples = []

@@ -107,7 +107,9 @@ def _load(path: str | Path) -> tuple[str, str]:
         return file, data.decode("utf-8")
     except UnicodeDecodeError as error:
         byte = data[error.start]
-        raise fail(f"not UTF-8: byte 0x{byte:02x} cannot be decoded; save the file as UTF-8", _line_of(data, error.start)) from None
+        raise fail(
+            f"not UTF-8: byte 0x{byte:02x} cannot be decoded; save the file as UTF-8", _line_of(data, error.start)
+        ) from None
 
 
 def _line_of(data: bytes, offset: int) -> str:
@@ -118,13 +120,16 @@ def _parse_json(text: str, file: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(Problem(file, str(error.lineno), f"not valid JSON: {error.msg} (column {error.colno})")) from None
+        raise InputError(
+            Problem(file, str(error.lineno), f"not valid JSON: {error.msg} (column {error.colno})")
+        ) from None
     except (ValueError, RecursionError) as error:  # e.g. an integer with too many digits, or absurd nesting
         raise InputError(Problem(file, "", f"not valid JSON: {error}")) from None
 
 
-def _records(path: str | Path, text: str, file: str, columns: Columns, required: tuple[str, ...],
-             problems: list[Problem]) -> Iterator[Record]:
+def _records(
+    path: str | Path, text: str, file: str, columns: Columns, required: tuple[str, ...], problems: list[Problem]
+) -> Iterator[Record]:
     extension = _extension(path)
     if extension in (".jsonl", ".json"):
         return _jsonl_records(text, file, columns, required, problems)
@@ -141,17 +146,21 @@ def _match_columns(found: list[str], columns: Columns) -> dict[str, str]:
     return matched
 
 
-def _missing_columns(matched: dict[str, str], columns: Columns, required: tuple[str, ...], found: list[str],
-                     noun: str) -> str:
+def _missing_columns(
+    matched: dict[str, str], columns: Columns, required: tuple[str, ...], found: list[str], noun: str
+) -> str:
     """A message naming the missing required columns and the ones found, or "" when none is missing."""
-    missing = [f"{canonical} (one of: {', '.join(columns[canonical])})" for canonical in required if canonical not in matched]
+    missing = [
+        f"{canonical} (one of: {', '.join(columns[canonical])})" for canonical in required if canonical not in matched
+    ]
     if not missing:
         return ""
     return f"missing {noun} {'; '.join(missing)}; found {noun}s: {', '.join(found) or 'none'}"
 
 
-def _table_records(text: str, file: str, delimiter: str, columns: Columns, required: tuple[str, ...],
-                   problems: list[Problem]) -> Iterator[Record]:
+def _table_records(
+    text: str, file: str, delimiter: str, columns: Columns, required: tuple[str, ...], problems: list[Problem]
+) -> Iterator[Record]:
     """Records from CSV/TSV rows; the header must name every required column."""
     rows = _csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), file)
     header_line, header = next(rows, (1, []))
@@ -164,8 +173,14 @@ def _table_records(text: str, file: str, delimiter: str, columns: Columns, requi
     for line, row in rows:
         # A different field count usually means an unquoted delimiter inside a text, which would shift the columns.
         if len(row) != len(header):
-            problems.append(Problem(file, str(line), f"row has {len(row)} field(s) but the header has {len(header)}"
-                                                     " (quote fields that contain the delimiter)"))
+            problems.append(
+                Problem(
+                    file,
+                    str(line),
+                    f"row has {len(row)} field(s) but the header has {len(header)}"
+                    " (quote fields that contain the delimiter)",
+                )
+            )
             continue
         yield line, {canonical: row[i] for canonical, i in index.items()}
 
@@ -182,8 +197,9 @@ def _csv_rows(reader: Any, file: str) -> Iterator[tuple[int, list[str]]]:
         raise InputError(Problem(file, str(line), f"cannot parse as CSV: {error} (an unclosed quote?)")) from None
 
 
-def _jsonl_records(text: str, file: str, columns: Columns, required: tuple[str, ...],
-                   problems: list[Problem]) -> Iterator[Record]:
+def _jsonl_records(
+    text: str, file: str, columns: Columns, required: tuple[str, ...], problems: list[Problem]
+) -> Iterator[Record]:
     """Records from one JSON object per line. The first object acts as the header: if it lacks a
     required key the whole file is taken to use other names, so that is a file-level error."""
     first = True

@@ -79,7 +79,9 @@ def _squad_question(qa: dict[str, Any], question_id: str, context: str, title: s
     return QaExample(question_id, question, context, answers, title)
 
 
-def qa_from_records(records: Iterable[tuple[int, dict[str, Any]]], file: str, problems: list[Problem]) -> list[QaExample]:
+def qa_from_records(
+    records: Iterable[tuple[int, dict[str, Any]]], file: str, problems: list[Problem]
+) -> list[QaExample]:
     """Questions from CSV/TSV/JSONL records. Without answer_start the answer is looked up in the context."""
     name = Path(file).name
     examples: list[QaExample] = []
@@ -173,8 +175,15 @@ def _text(record: Any, key: str) -> str:
     return value
 
 
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
-               bool: "true/false", type(None): "null"}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
 
 
 def _get(record: Any, key: str, kind: type | tuple[type, ...]) -> Any:

@@ -13,8 +13,14 @@ from ..errors import InputError, Problem
 FORMATS = ("hf", "onnx")
 
 
-def export(model_dir: str | Path, fmt: str, out: str | Path, task: str = "all", overwrite: bool = False,
-           quantize: str | None = None) -> tuple[list[Path], dict]:
+def export(
+    model_dir: str | Path,
+    fmt: str,
+    out: str | Path,
+    task: str = "all",
+    overwrite: bool = False,
+    quantize: str | None = None,
+) -> tuple[list[Path], dict]:
     """Export `model_dir` as `fmt` into `out` (hf: one directory, or one per task with task "all"; onnx: one graph
     of the encoder and every head). Returns the directories written and, for ONNX, the export's report."""
     from ..spec import read_spec

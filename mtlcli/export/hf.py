@@ -41,9 +41,11 @@ def exportable(spec, task: str) -> str | None:
     if task not in HEADS:
         return f"mtl has no Hugging Face architecture for {tasks.get(task).title}"
     if _head_key(spec, task) not in HEAD_NAMES:
-        return (f"its {tasks.get(task).title} head (one Linear layer on the first token, as mtl built it before "
-                "heads took the backbone's shape) has no exact counterpart in Hugging Face's sequence classifiers, "
-                "which put a pooler or pre-classifier before it; retrain with this mtl version")
+        return (
+            f"its {tasks.get(task).title} head (one Linear layer on the first token, as mtl built it before "
+            "heads took the backbone's shape) has no exact counterpart in Hugging Face's sequence classifiers, "
+            "which put a pooler or pre-classifier before it; retrain with this mtl version"
+        )
     return None
 
 
@@ -67,8 +69,11 @@ def hf_state_dict(model, task: str, hf_model) -> dict:
     BERT's token classifiers) are left out, since no head of this task reads them."""
     prefix = hf_model.base_model_prefix
     wanted = set(hf_model.state_dict())
-    state = {f"{prefix}.{name}": tensor for name, tensor in model.encoder.state_dict().items()
-             if f"{prefix}.{name}" in wanted}
+    state = {
+        f"{prefix}.{name}": tensor
+        for name, tensor in model.encoder.state_dict().items()
+        if f"{prefix}.{name}" in wanted
+    }
     for ours, theirs in HEAD_NAMES[_head_key(model.spec, task)].items():
         module = model.heads[task].get_submodule(ours)
         theirs = theirs.format(base=prefix)

@@ -29,8 +29,16 @@ OPSET = 18  # LayerNormalization (17) is one op, which the fusions expect; ONNX 
 MATCH = 1e-4  # the optimized graph must reproduce PyTorch this closely (fp32 logits)
 EXPORT_LIMIT = 1e-3  # worse than this, the plain export is wrong, not just rounded differently
 OPTIMIZABLE = ("bert", "distilbert", "roberta")  # backbone model types onnxruntime's "bert" fusions know
-FUSED = ("Attention", "MultiHeadAttention", "LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization",
-         "Gelu", "FastGelu", "BiasGelu")
+FUSED = (
+    "Attention",
+    "MultiHeadAttention",
+    "LayerNormalization",
+    "SkipLayerNormalization",
+    "EmbedLayerNormalization",
+    "Gelu",
+    "FastGelu",
+    "BiasGelu",
+)
 CHECK_SHAPES = ((1, 5), (3, 17), (3, 40), (1, 40))  # (batch, length): odd sizes, so that nothing is specialized
 
 
@@ -132,7 +140,9 @@ def export_graph(wrapper, spec, path: Path) -> tuple[str, str | None]:
     names = input_names(spec)
     limit = spec.backbone_config.get("max_position_embeddings") or 512
     # example inputs of size >= 2 on the dynamic axes: torch.export specializes sizes 0 and 1
-    example = tuple(torch.from_numpy(v) for v in random_batch(spec, 2, min(8, limit), np.random.default_rng(1)).values())
+    example = tuple(
+        torch.from_numpy(v) for v in random_batch(spec, 2, min(8, limit), np.random.default_rng(1)).values()
+    )
     common = dict(input_names=names, output_names=output_names(spec), opset_version=OPSET)
     failure = None
     try:
@@ -142,8 +152,16 @@ def export_graph(wrapper, spec, path: Path) -> tuple[str, str | None]:
         sequence = torch.export.Dim("sequence", min=1, max=limit)
         dynamic = {name: {0: batch, 1: sequence} for name in names}
         with _quiet():
-            torch.onnx.export(wrapper, example, str(path), dynamo=True, dynamic_shapes=dynamic, external_data=False,
-                              optimize=True, **common)
+            torch.onnx.export(
+                wrapper,
+                example,
+                str(path),
+                dynamo=True,
+                dynamic_shapes=dynamic,
+                external_data=False,
+                optimize=True,
+                **common,
+            )
         return "dynamo", None
     except ImportError:
         failure = "onnxscript is not installed"
@@ -162,8 +180,9 @@ def output_axes(wrapper, spec) -> dict[str, dict[int, str]]:
     not say), found by running two input shapes."""
     limit = spec.backbone_config.get("max_position_embeddings") or 512
     rng = np.random.default_rng(2)
-    small, large = torch_outputs(wrapper, spec, [random_batch(spec, 2, min(5, limit), rng),
-                                                 random_batch(spec, 3, min(7, limit), rng)])
+    small, large = torch_outputs(
+        wrapper, spec, [random_batch(spec, 2, min(5, limit), rng), random_batch(spec, 3, min(7, limit), rng)]
+    )
     axes = {}
     for name in small:
         changed = [i for i, (a, b) in enumerate(zip(small[name].shape, large[name].shape)) if a != b]
@@ -199,8 +218,13 @@ def optimize(path: Path, spec, batches, expected, plain: dict[str, float]) -> tu
     candidate = path.with_name("optimized.onnx")
     try:
         with _quiet():
-            optimized = optimize_model(str(path), model_type="bert", num_heads=config.num_attention_heads,
-                                       hidden_size=config.hidden_size, opt_level=1)
+            optimized = optimize_model(
+                str(path),
+                model_type="bert",
+                num_heads=config.num_attention_heads,
+                hidden_size=config.hidden_size,
+                opt_level=1,
+            )
             optimized.save_model_to_file(str(candidate))
             stats = optimized.get_fused_operator_statistics()
         fused = {op: stats.get(op, 0) for op in FUSED if stats.get(op, 0)}
@@ -210,8 +234,9 @@ def optimize(path: Path, spec, batches, expected, plain: dict[str, float]) -> tu
         candidate.unlink(missing_ok=True)
         return False, {}
     if max(diffs.values()) > max(MATCH, 2 * max(plain.values())):
-        logging.getLogger(__name__).info("optimized ONNX graph dropped: it differs from PyTorch by %.2e",
-                                         max(diffs.values()))
+        logging.getLogger(__name__).info(
+            "optimized ONNX graph dropped: it differs from PyTorch by %.2e", max(diffs.values())
+        )
         candidate.unlink()
         return False, {}
     candidate.replace(path)
@@ -227,8 +252,13 @@ def quantize_int8(path: Path) -> None:
     target = path.with_name("quantized.onnx")
     with _quiet():
         # the fused ops (com.microsoft domain) defeat ONNX shape inference: their outputs are float32
-        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        quantize_dynamic(
+            str(path),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
     target.replace(path)
 
 
@@ -254,9 +284,16 @@ def export_onnx(model_dir: str | Path, staging: Path, quantize: str | None = Non
     optimized, fused = optimize(path, spec, batches, expected, diffs)
     if optimized:
         diffs = max_abs_diff(path, batches, expected)
-    report = {"inputs": input_names(spec), "outputs": output_names(spec), "max_abs_diff": diffs,
-              "optimized": optimized, "fused": fused, "quantized": quantize, "exporter": exporter,
-              "opset": next(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx"))}
+    report = {
+        "inputs": input_names(spec),
+        "outputs": output_names(spec),
+        "max_abs_diff": diffs,
+        "optimized": optimized,
+        "fused": fused,
+        "quantized": quantize,
+        "exporter": exporter,
+        "opset": next(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")),
+    }
     if fallback:
         report["dynamo_unavailable"] = fallback
     if quantize == "int8":
@@ -264,7 +301,10 @@ def export_onnx(model_dir: str | Path, staging: Path, quantize: str | None = Non
         report["max_abs_diff_fp32"] = diffs
         report["max_abs_diff"] = max_abs_diff(path, batches, expected)
     tokenizer.save_pretrained(staging)
-    config = asdict(spec) | {"versions": versions() | {"onnx": onnx.__version__, "onnxruntime": ort.__version__},
-                             "format": ONNX_FORMAT, ONNX_FORMAT: report}
+    config = asdict(spec) | {
+        "versions": versions() | {"onnx": onnx.__version__, "onnxruntime": ort.__version__},
+        "format": ONNX_FORMAT,
+        ONNX_FORMAT: report,
+    }
     (Path(staging) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return report

@@ -21,8 +21,9 @@ def pad_rows(features, rows: list[int], pad_id: int, width: int | None = None) -
     batch = {"input_ids": input_ids, "attention_mask": mask.astype(np.int64), "lengths": lengths}
     if features.token_type_ids:
         segments = np.zeros_like(input_ids)
-        segments[mask] = np.fromiter((t for r in rows for t in features.token_type_ids[r]), dtype=np.int64,
-                                     count=int(lengths.sum()))
+        segments[mask] = np.fromiter(
+            (t for r in rows for t in features.token_type_ids[r]), dtype=np.int64, count=int(lengths.sum())
+        )
         batch["token_type_ids"] = segments
     return batch
 

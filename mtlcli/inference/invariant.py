@@ -136,7 +136,7 @@ class InferenceLinear(nn.Module):
         full = rows // block * block
         out = flat.new_empty(full + (block if rows > full else 0), weight_t.shape[1])
         for start in range(0, full, block):
-            self._gemm(flat[start:start + block], weight_t, bias, out[start:start + block])
+            self._gemm(flat[start : start + block], weight_t, bias, out[start : start + block])
         if rows > full:  # the last rows, zero-padded to a whole block: the kernel always sees `block` rows
             tail = flat.new_zeros(block, flat.shape[1])
             tail[: rows - full] = flat[full:]
@@ -148,10 +148,10 @@ class InferenceLinear(nn.Module):
         full = rows // MAX_ROWS * MAX_ROWS
         out = flat.new_empty(full + (max(rows - full, MIN_ROWS) if rows > full else 0), weight_t.shape[1])
         for start in range(0, rows, MAX_ROWS):
-            span = flat[start:start + MAX_ROWS]
+            span = flat[start : start + MAX_ROWS]
             if len(span) < MIN_ROWS:  # zero-padded: the kernel never sees fewer than MIN_ROWS rows
                 span = torch.cat([span, span.new_zeros(MIN_ROWS - len(span), span.shape[1])])
-            self._gemm(span, weight_t, bias, out[start:start + len(span)])
+            self._gemm(span, weight_t, bias, out[start : start + len(span)])
         return out[:rows]
 
     @staticmethod
@@ -184,7 +184,9 @@ class InferenceModel(nn.Module):
         return bucketed_batches(lengths, batch_size, getattr(self.encoder.config, "max_position_embeddings", None))
 
 
-def prepare_for_inference(model: nn.Module, batch_invariant: bool = True, block_rows: int = BLOCK_ROWS) -> InferenceModel:
+def prepare_for_inference(
+    model: nn.Module, batch_invariant: bool = True, block_rows: int = BLOCK_ROWS
+) -> InferenceModel:
     """The model for inference: every Linear (encoder and heads) replaced in place, batch-invariant (row spans or
     fixed blocks) if `batch_invariant`; the encoder's unused pooler dropped; inputs padded to width buckets (also
     without batch invariance: few distinct shapes are faster)."""

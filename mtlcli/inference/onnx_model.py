@@ -71,8 +71,14 @@ class OnnxModel:
         self.directory = Path(directory)
         self.spec = read_spec(self.directory)  # a missing directory or config.json: the usual one-line errors
         if not is_onnx_export(self.directory):
-            raise InputError(Problem(str(self.directory), "", "not an ONNX export of an mtl model "
-                                     f"(config.json has no \"format\": \"onnx\" or {ONNX_FILE} is missing)"))
+            raise InputError(
+                Problem(
+                    str(self.directory),
+                    "",
+                    "not an ONNX export of an mtl model "
+                    f'(config.json has no "format": "onnx" or {ONNX_FILE} is missing)',
+                )
+            )
         config = self.spec.backbone_config
         self.pad_id = config.get("pad_token_id") or 0
         self.max_positions = config.get("max_position_embeddings")
@@ -80,17 +86,29 @@ class OnnxModel:
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1  # one graph run at a time: parallelism is within the operators
         try:
-            self.session = ort.InferenceSession(str(self.directory / ONNX_FILE), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(self.directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as err:  # onnxruntime raises its own, unexported exception types
-            raise InputError(Problem(str(self.directory / ONNX_FILE), "", f"cannot load the ONNX graph: {err}")) from None
+            raise InputError(
+                Problem(str(self.directory / ONNX_FILE), "", f"cannot load the ONNX graph: {err}")
+            ) from None
         self.input_names = [node.name for node in self.session.get_inputs()]
         available = {node.name for node in self.session.get_outputs()}
-        missing = [f"{task}.{name}" for task in self.spec.tasks for name in tasks.get(task).output_names
-                   if f"{task}.{name}" not in available]
+        missing = [
+            f"{task}.{name}"
+            for task in self.spec.tasks
+            for name in tasks.get(task).output_names
+            if f"{task}.{name}" not in available
+        ]
         if missing:
-            raise InputError(Problem(str(self.directory / ONNX_FILE), "", f"the graph has no output {missing[0]} "
-                                     "that config.json's tasks need (an export of another model?)"))
+            raise InputError(
+                Problem(
+                    str(self.directory / ONNX_FILE),
+                    "",
+                    f"the graph has no output {missing[0]} that config.json's tasks need (an export of another model?)",
+                )
+            )
 
     @staticmethod
     def quantization(directory) -> str | None:
@@ -108,8 +126,9 @@ class OnnxModel:
 
         return bucketed_batches(lengths, batch_size, self.max_positions)
 
-    def run(self, task: str, input_ids: np.ndarray, attention_mask: np.ndarray,
-            token_type_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, task: str, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """One task's head outputs (float32) for a padded [batch, sequence] batch, by their plain names."""
         if task not in self.spec.tasks:
             have = ", ".join(tasks.get(t).title for t in self.spec.tasks) or "none"
@@ -117,8 +136,9 @@ class OnnxModel:
         input_ids = np.asarray(input_ids, dtype=np.int64)
         feeds = {"input_ids": input_ids, "attention_mask": np.asarray(attention_mask, dtype=np.int64)}
         if "token_type_ids" in self.input_names:  # a model trained with segment ids; single texts are segment 0
-            feeds["token_type_ids"] = (np.zeros_like(input_ids) if token_type_ids is None
-                                       else np.asarray(token_type_ids, dtype=np.int64))
+            feeds["token_type_ids"] = (
+                np.zeros_like(input_ids) if token_type_ids is None else np.asarray(token_type_ids, dtype=np.int64)
+            )
         names = tasks.get(task).output_names
         outputs = self.session.run([f"{task}.{name}" for name in names], feeds)
         return {name: np.asarray(value, dtype=np.float32) for name, value in zip(names, outputs)}

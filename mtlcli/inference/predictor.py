@@ -30,7 +30,9 @@ def quantize_int8(model):
 
     with warnings.catch_warnings():  # deprecated in favour of torchao, which is not a dependency
         warnings.simplefilter("ignore")
-        model.encoder = quantize_dynamic(model.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        model.encoder = quantize_dynamic(
+            model.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
     return model
 
 
@@ -49,8 +51,10 @@ def load_onnx_export(directory, device: str, precision: str):
         raise InputError(f"{directory} is an ONNX export, run by onnxruntime on the CPU: use --device cpu or auto")
     quantized = OnnxModel.quantization(directory)
     if precision not in ("auto", "fp32"):
-        raise InputError(f"{directory} is an ONNX export with {quantized or 'fp32'} weights: --precision {precision} "
-                         "does not apply (export with --quantize int8 for int8)")
+        raise InputError(
+            f"{directory} is an ONNX export with {quantized or 'fp32'} weights: --precision {precision} "
+            "does not apply (export with --quantize int8 for int8)"
+        )
     return OnnxModel(directory), AutoTokenizer.from_pretrained(str(directory)), quantized or "fp32"
 
 
@@ -60,8 +64,16 @@ class Predictor:
     Batch-invariant by default (mtlcli.inference.invariant): the results are bitwise the same with any batch
     size. Default batch sizes: 128 texts for NER and classification, 32 windows for QA."""
 
-    def __init__(self, directory, device: str = "auto", precision: str = "auto", quantize: bool = False,
-                 batch_size: int | None = None, batch_invariant: bool = True, block_rows: int | None = None):
+    def __init__(
+        self,
+        directory,
+        device: str = "auto",
+        precision: str = "auto",
+        quantize: bool = False,
+        batch_size: int | None = None,
+        batch_invariant: bool = True,
+        block_rows: int | None = None,
+    ):
         from ..model import load_model
         from .invariant import BLOCK_ROWS, prepare_for_inference
         from .onnx_model import is_onnx_export
@@ -70,8 +82,10 @@ class Predictor:
         self.batch_invariant = batch_invariant
         if is_onnx_export(directory):
             if quantize:
-                raise InputError("--quantize quantizes a PyTorch model; an ONNX export is quantized when exported "
-                                 "(mtl export --format onnx --quantize int8)")
+                raise InputError(
+                    "--quantize quantizes a PyTorch model; an ONNX export is quantized when exported "
+                    "(mtl export --format onnx --quantize int8)"
+                )
             self.model, self.tokenizer, self.precision = load_onnx_export(directory, device, precision)
             self.device, self.quantized, self.autocast = "cpu", self.precision == "int8", contextlib.nullcontext
             self.spec = self.model.spec
@@ -97,8 +111,9 @@ class Predictor:
         """The task's predictions for its input items (TextItem, QaItem, ...), in input order."""
         self.require(task)
         batch_size = batch_size or self.batch_size or DEFAULT_BATCH.get(task, DEFAULT_BATCH_SIZE)
-        return tasks.get(task).predict(self.model, self.tokenizer, inputs, batch_size, self.device, self.autocast,
-                                       **options)
+        return tasks.get(task).predict(
+            self.model, self.tokenizer, inputs, batch_size, self.device, self.autocast, **options
+        )
 
     def ner(self, texts: list[str], pretokenized: bool = False) -> list:
         """NerResult per text: entities with character offsets, and every word with its tag."""

@@ -122,7 +122,9 @@ class Task:
         raise NotImplementedError
 
     # ----------------------------------------------------------------------------------------- results
-    def evaluate(self, model, examples: list, features, batch_size: int, device, autocast, options: dict) -> TaskEvaluation:
+    def evaluate(
+        self, model, examples: list, features, batch_size: int, device, autocast, options: dict
+    ) -> TaskEvaluation:
         """Predict every example and score it with the standard metrics."""
         raise NotImplementedError
 

@@ -8,15 +8,18 @@ from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
 
 class ClsTask(Task):
     name, title, short_title = "cls", "classification", "cls"
-    metrics = (Metric("accuracy", "accuracy"), Metric("macro_precision", "macro precision"),
-               Metric("macro_recall", "macro recall"), Metric("macro_f1", "macro F1"))
+    metrics = (
+        Metric("accuracy", "accuracy"),
+        Metric("macro_precision", "macro precision"),
+        Metric("macro_recall", "macro recall"),
+        Metric("macro_f1", "macro F1"),
+    )
     primary_metric = "accuracy"
     headline_metrics = ("accuracy",)
     per_label = ("per_class", "class")
     augmentable = True
     reader = "read_cls"
     prediction_file = "cls_predictions.csv"
-
 
     def label_list(self, *example_lists):
         return sorted({ex.label for examples in example_lists for ex in examples})
@@ -36,8 +39,10 @@ class ClsTask(Task):
         labels = spec.labels_of(self.name)
         unknown = sorted({ex.label for ex in examples} - set(labels))
         if unknown:
-            notes.append(f"classification: gold label(s) the model has no class for: {', '.join(unknown[:10])}"
-                         + (f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""))
+            notes.append(
+                f"classification: gold label(s) the model has no class for: {', '.join(unknown[:10])}"
+                + (f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else "")
+            )
         return super().evaluation_features(examples, tokenizer, spec, notes)
 
     def head_settings(self, backbone_config):
@@ -98,8 +103,12 @@ class ClsTask(Task):
         for i, (ex, pred) in enumerate(zip(examples, evaluation.predictions)):
             if pred != ex.label:
                 confidence = max(evaluation.detail[i])
-                rows.append(((-confidence, i), {"id": ex.id, "text": ex.text, "gold": ex.label, "pred": pred,
-                                                "probability": confidence}))
+                rows.append(
+                    (
+                        (-confidence, i),
+                        {"id": ex.id, "text": ex.text, "gold": ex.label, "pred": pred, "probability": confidence},
+                    )
+                )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
     def predict(self, model, tokenizer, inputs, batch_size, device, autocast):
@@ -107,8 +116,9 @@ class ClsTask(Task):
         from ..data.examples import ClsExample
 
         examples = [ClsExample(str(i), item.text, "") for i, item in enumerate(inputs)]
-        probabilities = decode(model, text_features(examples, tokenizer, {}, model.spec.max_length), batch_size,
-                               device, autocast)
+        probabilities = decode(
+            model, text_features(examples, tokenizer, {}, model.spec.max_length), batch_size, device, autocast
+        )
         names = model.spec.labels_of(self.name)
         return [dict(sorted(zip(names, map(float, row)), key=lambda kv: -kv[1])) for row in probabilities]
 
@@ -122,8 +132,11 @@ def text_features(examples: list, tokenizer, label_ids: dict[str, int], max_leng
     if not examples:
         return Features()
     encoded = tokenizer([ex.text for ex in examples], truncation=True, max_length=max_length)
-    return Features(input_ids=encoded["input_ids"], example=list(range(len(examples))),
-                    label=[label_ids.get(ex.label, IGNORE) for ex in examples])
+    return Features(
+        input_ids=encoded["input_ids"],
+        example=list(range(len(examples))),
+        label=[label_ids.get(ex.label, IGNORE) for ex in examples],
+    )
 
 
 def decode(model, features: Features, batch_size: int, device, autocast):

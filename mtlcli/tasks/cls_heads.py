@@ -15,8 +15,13 @@ from torch import nn
 
 SHAPES = ("bert", "distilbert", "roberta", "linear")
 # Hugging Face model types whose sequence classifier has each shape
-SHAPE_OF_MODEL_TYPE = {"bert": "bert", "distilbert": "distilbert", "roberta": "roberta", "xlm-roberta": "roberta",
-                       "camembert": "roberta"}
+SHAPE_OF_MODEL_TYPE = {
+    "bert": "bert",
+    "distilbert": "distilbert",
+    "roberta": "roberta",
+    "xlm-roberta": "roberta",
+    "camembert": "roberta",
+}
 
 
 class ShapedHead(nn.Module):

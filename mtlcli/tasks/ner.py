@@ -31,9 +31,13 @@ class NerResult:
 
 class NerTask(Task):
     name, title, short_title = "ner", "NER", "NER"
-    metrics = (Metric("precision", "entity precision (micro)"), Metric("recall", "entity recall (micro)"),
-               Metric("f1", "entity F1 (micro)"), Metric("macro_f1", "entity F1 (macro)"),
-               Metric("token_accuracy", "token accuracy"))
+    metrics = (
+        Metric("precision", "entity precision (micro)"),
+        Metric("recall", "entity recall (micro)"),
+        Metric("f1", "entity F1 (micro)"),
+        Metric("macro_f1", "entity F1 (macro)"),
+        Metric("token_accuracy", "token accuracy"),
+    )
     primary_metric = "f1"
     headline_metrics = ("f1",)
     per_label = ("per_type", "entity type")
@@ -41,7 +45,6 @@ class NerTask(Task):
     augmentable = True
     reader = "read_ner"
     prediction_file = "ner_predictions.txt"
-
 
     def label_list(self, *example_lists):
         """O first, then B-/I- of every entity type, types sorted."""
@@ -68,7 +71,9 @@ class NerTask(Task):
         gold_tags = {tag for ex in examples for tag in ex.tags}
         unknown = sorted({tag[2:] for tag in gold_tags - set(label_ids)})
         if unknown:
-            notes.append(f"NER: gold entity type(s) the model has no label for: {', '.join(unknown)} (scored as misses)")
+            notes.append(
+                f"NER: gold entity type(s) the model has no label for: {', '.join(unknown)} (scored as misses)"
+            )
         label_ids |= {tag: IGNORE for tag in gold_tags if tag not in label_ids}
         return word_features(examples, tokenizer, label_ids, spec.max_length)
 
@@ -84,7 +89,9 @@ class NerTask(Task):
         logits = head(dropout(hidden))
         out = {"logits": logits}
         if "labels" in targets:
-            out["loss"] = F.cross_entropy(logits.flatten(0, 1).float(), targets["labels"].flatten(), ignore_index=IGNORE)
+            out["loss"] = F.cross_entropy(
+                logits.flatten(0, 1).float(), targets["labels"].flatten(), ignore_index=IGNORE
+            )
         return out
 
     def targets(self, features, rows, width):
@@ -99,8 +106,9 @@ class NerTask(Task):
     def evaluate(self, model, examples, features, batch_size, device, autocast, options):
         from ..metrics import ner_metrics
 
-        label_ids, word_scores = decode(model, features, [len(ex.tokens) for ex in examples], batch_size, device,
-                                        autocast)
+        label_ids, word_scores = decode(
+            model, features, [len(ex.tokens) for ex in examples], batch_size, device, autocast
+        )
         names = model.spec.labels_of(self.name)
         predicted = [[names[i] for i in ids] for ids in label_ids]
         scores = ner_metrics([ex.tags for ex in examples], predicted, strict=options.get("strict", False))
@@ -111,8 +119,10 @@ class NerTask(Task):
 
     def prediction_text(self, examples, evaluation):
         """CoNLL columns `token gold pred`, a blank line between sentences: what conlleval reads."""
-        blocks = ["\n".join(f"{conll_token(t)} {g} {p}" for t, g, p in zip(ex.tokens, ex.tags, pred))
-                  for ex, pred in zip(examples, evaluation.predictions)]
+        blocks = [
+            "\n".join(f"{conll_token(t)} {g} {p}" for t, g, p in zip(ex.tokens, ex.tags, pred))
+            for ex, pred in zip(examples, evaluation.predictions)
+        ]
         return "\n\n".join(blocks) + "\n"
 
     def worst(self, examples, evaluation, limit):
@@ -127,11 +137,21 @@ class NerTask(Task):
             gold, guess = set(get_entities(list(ex.tags))), set(get_entities(list(pred)))
             missed = [_entity_dict(ex.tokens, e) for e in sorted(gold - guess, key=lambda e: e[1])]
             spurious = [_entity_dict(ex.tokens, e) for e in sorted(guess - gold, key=lambda e: e[1])]
-            rows.append(((-(len(missed) + len(spurious)), -wrong_tags, i), {
-                "id": ex.id, "tokens": list(ex.tokens), "gold": list(ex.tags), "pred": list(pred),
-                "entity_errors": len(missed) + len(spurious), "tag_errors": wrong_tags,
-                "missed": missed, "spurious": spurious,
-            }))
+            rows.append(
+                (
+                    (-(len(missed) + len(spurious)), -wrong_tags, i),
+                    {
+                        "id": ex.id,
+                        "tokens": list(ex.tokens),
+                        "gold": list(ex.tags),
+                        "pred": list(pred),
+                        "entity_errors": len(missed) + len(spurious),
+                        "tag_errors": wrong_tags,
+                        "missed": missed,
+                        "spurious": spurious,
+                    },
+                )
+            )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
     def predict(self, model, tokenizer, inputs, batch_size, device, autocast, pretokenized=False):
@@ -156,8 +176,10 @@ class NerTask(Task):
         return results
 
     def record(self, item, result, **options):
-        entities = [{"text": e.text, "type": e.type, "start": e.start, "end": e.end, "score": r4(e.score)}
-                    for e in result.entities]
+        entities = [
+            {"text": e.text, "type": e.type, "start": e.start, "end": e.end, "score": r4(e.score)}
+            for e in result.entities
+        ]
         return {"text": result.text, "entities": entities}
 
 
@@ -222,8 +244,10 @@ def group_entities(text: str, spans: list[tuple[int, int]], tags: list[str], sco
         current = {"type": kind, "start": start, "end": end, "scores": [float(score)]} if prefix in ("B", "I") else None
     if current:
         entities.append(current)
-    return [Entity(text[e["start"]:e["end"]], e["type"], e["start"], e["end"], sum(e["scores"]) / len(e["scores"]))
-            for e in entities]
+    return [
+        Entity(text[e["start"] : e["end"]], e["type"], e["start"], e["end"], sum(e["scores"]) / len(e["scores"]))
+        for e in entities
+    ]
 
 
 def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
@@ -291,4 +315,4 @@ def conll_token(token: str) -> str:
 
 def _entity_dict(tokens: list[str], entity: tuple[str, int, int]) -> dict:
     kind, first, last = entity
-    return {"type": kind, "text": " ".join(tokens[first:last + 1]), "first": first, "last": last}
+    return {"type": kind, "text": " ".join(tokens[first : last + 1]), "first": first, "last": last}

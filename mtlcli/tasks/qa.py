@@ -28,7 +28,6 @@ class QaTask(Task):
     prediction_file = "qa_predictions.json"
     output_names = ("start_logits", "end_logits")
 
-
     def select(self, examples, config, split):
         """Keep the SQuAD articles in a slice of the file's article order (titles in order of appearance)."""
         from ..config import parse_slice
@@ -45,12 +44,19 @@ class QaTask(Task):
 
         missing = [ex.id for ex in examples if not ex.answers]
         if missing:
-            raise InputError(Problem(path, "", f"{len(missing)} question(s) have no gold answer (first: id {missing[0]});"
-                                               " evaluation needs at least one answer per question"))
+            raise InputError(
+                Problem(
+                    path,
+                    "",
+                    f"{len(missing)} question(s) have no gold answer (first: id {missing[0]});"
+                    " evaluation needs at least one answer per question",
+                )
+            )
 
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
-        return window_features(examples, tokenizer, settings.qa_max_length, settings.doc_stride, training,
-                               settings.segment_ids)
+        return window_features(
+            examples, tokenizer, settings.qa_max_length, settings.doc_stride, training, settings.segment_ids
+        )
 
     def describe(self, examples, features, split):
         row = {"windows_per_example": round(len(features) / len(examples), 3)}
@@ -73,32 +79,47 @@ class QaTask(Task):
         end_logits = end_logits.masked_fill(pad, -1e4)
         out = {"start_logits": start_logits, "end_logits": end_logits}
         if "start_positions" in targets:
-            out["loss"] = (F.cross_entropy(start_logits, targets["start_positions"])
-                           + F.cross_entropy(end_logits, targets["end_positions"])) / 2
+            out["loss"] = (
+                F.cross_entropy(start_logits, targets["start_positions"])
+                + F.cross_entropy(end_logits, targets["end_positions"])
+            ) / 2
         return out
 
     def targets(self, features, rows, width):
         import torch
 
-        return {"start_positions": torch.tensor([features.start_positions[r] for r in rows]),
-                "end_positions": torch.tensor([features.end_positions[r] for r in rows])}
+        return {
+            "start_positions": torch.tensor([features.start_positions[r] for r in rows]),
+            "end_positions": torch.tensor([features.end_positions[r] for r in rows]),
+        }
 
     # ----------------------------------------------------------------------------------------- results
     def evaluate(self, model, examples, features, batch_size, device, autocast, options):
         """The best valid span over all windows, from an n-best search, scored by the official SQuAD formula."""
         from ..metrics import qa_metrics
 
-        spans = decode(model, features, [ex.context for ex in examples], batch_size, device, autocast,
-                       n_best=options.get("n_best", 20),
-                       max_answer_length=options.get("max_answer_length") or model.spec.max_answer_length)
+        spans = decode(
+            model,
+            features,
+            [ex.context for ex in examples],
+            batch_size,
+            device,
+            autocast,
+            n_best=options.get("n_best", 20),
+            max_answer_length=options.get("max_answer_length") or model.spec.max_answer_length,
+        )
         best = [candidates[0] for candidates in spans]
-        scores = qa_metrics({ex.id: span.text for ex, span in zip(examples, best)},
-                            {ex.id: [a.text for a in ex.answers] for ex in examples})
+        scores = qa_metrics(
+            {ex.id: span.text for ex, span in zip(examples, best)},
+            {ex.id: [a.text for a in ex.answers] for ex in examples},
+        )
         return TaskEvaluation(self.name, scores, best, spans)
 
     def settings_record(self, options, spec):
-        return {"n_best": options.get("n_best", 20),
-                "max_answer_length": options.get("max_answer_length") or spec.max_answer_length}
+        return {
+            "n_best": options.get("n_best", 20),
+            "max_answer_length": options.get("max_answer_length") or spec.max_answer_length,
+        }
 
     def prediction_text(self, examples, evaluation):
         """The official SQuAD prediction file: {question id: answer text}."""
@@ -117,10 +138,22 @@ class QaTask(Task):
             if exact_match(span.text, golds):
                 continue
             f1 = token_f1(span.text, golds)
-            rows.append(((f1, -span.score, i), {
-                "id": ex.id, "question": ex.question, "context": ex.context, "gold": golds,
-                "pred": span.text, "start": span.start, "end": span.end, "score": span.score, "f1": 100.0 * f1,
-            }))
+            rows.append(
+                (
+                    (f1, -span.score, i),
+                    {
+                        "id": ex.id,
+                        "question": ex.question,
+                        "context": ex.context,
+                        "gold": golds,
+                        "pred": span.text,
+                        "start": span.start,
+                        "end": span.end,
+                        "score": span.score,
+                        "f1": 100.0 * f1,
+                    },
+                )
+            )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
     def predict(self, model, tokenizer, inputs, batch_size, device, autocast, n_best=1, max_answer_length=None):
@@ -134,8 +167,16 @@ class QaTask(Task):
         examples = [QaExample(str(i), item.question, item.context) for i, item in enumerate(inputs)]
         spec = model.spec
         features = window_features(examples, tokenizer, spec.qa_max_length, spec.doc_stride, False, spec.segment_ids)
-        spans = decode(model, features, [item.context for item in inputs], batch_size, device, autocast,
-                       n_best=max(n_best, 20), max_answer_length=max_answer_length or spec.max_answer_length)
+        spans = decode(
+            model,
+            features,
+            [item.context for item in inputs],
+            batch_size,
+            device,
+            autocast,
+            n_best=max(n_best, 20),
+            max_answer_length=max_answer_length or spec.max_answer_length,
+        )
         return [candidates[:n_best] for candidates in spans]
 
     def record(self, item, result, n_best=1, **options):
@@ -149,8 +190,9 @@ def answer_record(span: Span) -> dict:
     return {"answer": span.text, "start": span.start, "end": span.end, "score": r4(span.score)}
 
 
-def window_features(examples: list, tokenizer, max_length: int, doc_stride: int, training: bool,
-                    segment_ids: bool = False) -> Features:
+def window_features(
+    examples: list, tokenizer, max_length: int, doc_stride: int, training: bool, segment_ids: bool = False
+) -> Features:
     """run_qa.py's prepare_train_features / prepare_validation_features in one pass; with `segment_ids`, each
     window keeps the tokenizer's token_type_ids (question 0, context 1), as Hugging Face's QA models get them."""
     features = Features()
@@ -210,8 +252,16 @@ def _answer_tokens(example, offsets: list[tuple[int, int] | None]) -> tuple[int,
     return start, end
 
 
-def decode(model, features: Features, contexts: list[str], batch_size: int, device, autocast, n_best: int = 20,
-           max_answer_length: int = 30) -> list[list[Span]]:
+def decode(
+    model,
+    features: Features,
+    contexts: list[str],
+    batch_size: int,
+    device,
+    autocast,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+) -> list[list[Span]]:
     """run_qa.py's post-processing: the n best valid spans over all windows of each example.
 
     A span's score is start logit + end logit; the same character span seen from two windows keeps its
@@ -223,8 +273,13 @@ def decode(model, features: Features, contexts: list[str], batch_size: int, devi
     found: list[list[np.ndarray]] = [[] for _ in contexts]  # per example: rows of (score, start char, end char)
     for rows, out, lengths in forward_batches(model, "qa", features, batch_size, device, autocast):
         for i, row in enumerate(rows):
-            candidates = _window_candidates(out["start_logits"][i, : lengths[i]], out["end_logits"][i, : lengths[i]],
-                                            features.offsets[row], n_best, max_answer_length)
+            candidates = _window_candidates(
+                out["start_logits"][i, : lengths[i]],
+                out["end_logits"][i, : lengths[i]],
+                features.offsets[row],
+                n_best,
+                max_answer_length,
+            )
             if candidates is not None:
                 found[features.example[row]].append(candidates)
     results = []
@@ -238,7 +293,7 @@ def decode(model, features: Features, contexts: list[str], batch_size: int, devi
         _, first = np.unique(table[:, 1:], axis=0, return_index=True)
         table = table[np.sort(first)][:n_best]
         probs = softmax(table[:, 0])
-        results.append([Span(context[int(s):int(e)], int(s), int(e), float(p)) for (_, s, e), p in zip(table, probs)])
+        results.append([Span(context[int(s) : int(e)], int(s), int(e), float(p)) for (_, s, e), p in zip(table, probs)])
     return results
 
 

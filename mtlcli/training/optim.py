@@ -38,9 +38,14 @@ def make_optimizer(model, lr: float, weight_decay: float, layer_lr_decay: float 
             key = (encoder_depth(name, num_layers), param.ndim >= 2)
             groups.setdefault(key, []).append(param)
     return torch.optim.AdamW(
-        [{"params": params, "lr": lr * layer_lr_decay ** (num_layers + 1 - depth),
-          "weight_decay": weight_decay if decays else 0.0}
-         for (depth, decays), params in sorted(groups.items())],
+        [
+            {
+                "params": params,
+                "lr": lr * layer_lr_decay ** (num_layers + 1 - depth),
+                "weight_decay": weight_decay if decays else 0.0,
+            }
+            for (depth, decays), params in sorted(groups.items())
+        ],
         lr=lr,
     )
 
@@ -52,3 +57,14 @@ def linear_schedule(optimizer, warmup: int, total: int):
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def optimizer_step(optimizer, scaler) -> bool:
+    """One optimizer step; False when fp16 gradients overflowed: the scaler then skips it and lowers its scale."""
+    if scaler is None:
+        optimizer.step()
+        return True
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaler.get_scale() >= scale

@@ -14,11 +14,16 @@ def save_run_state(run) -> Path | None:
     """Checkpoint `run` where it stands; the path on the main process, None on the others."""
     acc = run.accelerator
     position = {
-        "epoch": run.epoch, "step": run.step, "global_step": run.global_step,
+        "epoch": run.epoch,
+        "step": run.step,
+        "global_step": run.global_step,
         "streams": {task: stream.state() for task, stream in run.streams.items()},
-        "best": run.best, "epochs_without_gain": run.epochs_without_gain, "history": run.history,
+        "best": run.best,
+        "epochs_without_gain": run.epochs_without_gain,
+        "history": run.history,
         "epoch_totals": {k: dict(v) for k, v in run.epoch_totals.items()},
-        "elapsed_s": run.elapsed_before, "log_bytes": run.log.size() if run.log else 0,
+        "elapsed_s": run.elapsed_before,
+        "log_bytes": run.log.size() if run.log else 0,
     }
     # each rank's stream position, RNG and task-weight gradients differ: they are gathered into the one checkpoint
     per_rank = {"streams": position.pop("streams"), "rng": rng_state(), "weighting_grads": _grads(run.weighting)}
@@ -29,16 +34,20 @@ def save_run_state(run) -> Path | None:
         gathered = gather_object([per_rank])
     path = None
     if run.is_main:
-        trainer_state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                         "ranks": [{"rng": g["rng"], "weighting_grads": g["weighting_grads"]} for g in gathered],
-                         "weighting": {"module": run.weighting.state_dict(), **run.weighting.extra_state()},
-                         "pcgrad_rng": run.pcgrad_rng.get_state(),
-                         "grads": _grads(run.core)}
+        trainer_state = {
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "ranks": [{"rng": g["rng"], "weighting_grads": g["weighting_grads"]} for g in gathered],
+            "weighting": {"module": run.weighting.state_dict(), **run.weighting.extra_state()},
+            "pcgrad_rng": run.pcgrad_rng.get_state(),
+            "grads": _grads(run.core),
+        }
         if run.scaler is not None:
             trainer_state["scaler"] = run.scaler.state_dict()
         position["ranks"] = [g["streams"] for g in gathered]
-        path = save_checkpoint(run.output_dir, run.global_step, run.core, trainer_state, position,
-                               run.config.keep_checkpoints)
+        path = save_checkpoint(
+            run.output_dir, run.global_step, run.core, trainer_state, position, run.config.keep_checkpoints
+        )
         run.on_event("checkpoint", {"path": str(path), "step": run.global_step})
     acc.wait_for_everyone()
     return path
@@ -56,8 +65,13 @@ def restore_run_state(run, checkpoint: Path) -> None:
     acc = run.accelerator
     weights, trainer_state, position = load_checkpoint(checkpoint)
     if len(position["ranks"]) != acc.num_processes:
-        raise InputError(Problem(str(checkpoint), "", f"saved by {len(position['ranks'])} process(es), "
-                                                      f"resumed with {acc.num_processes}: use the same number"))
+        raise InputError(
+            Problem(
+                str(checkpoint),
+                "",
+                f"saved by {len(position['ranks'])} process(es), resumed with {acc.num_processes}: use the same number",
+            )
+        )
     run.core.load_state_dict(weights)
     run.optimizer.load_state_dict(trainer_state["optimizer"])
     run.scheduler.load_state_dict(trainer_state["scheduler"])
@@ -83,5 +97,7 @@ def restore_run_state(run, checkpoint: Path) -> None:
     run.epoch_totals = totals
     if run.log:
         run.log.restore(position["log_bytes"], run.history)
-    run.on_event("resumed", {"checkpoint": str(checkpoint), "epoch": run.epoch + 1, "step": run.step,
-                             "global_step": run.global_step})
+    run.on_event(
+        "resumed",
+        {"checkpoint": str(checkpoint), "epoch": run.epoch + 1, "step": run.step, "global_step": run.global_step},
+    )

@@ -16,7 +16,13 @@ CONFIG_FILE = "train_config.toml"
 
 def prepare_output_dir(path: Path, overwrite: bool) -> None:
     if path.exists() and any(path.iterdir()) and not overwrite:
-        raise InputError(Problem(str(path), "", "output directory is not empty; pass --overwrite, --resume it, or choose another --output-dir"))
+        raise InputError(
+            Problem(
+                str(path),
+                "",
+                "output directory is not empty; pass --overwrite, --resume it, or choose another --output-dir",
+            )
+        )
     path.mkdir(parents=True, exist_ok=True)
 
 
@@ -31,13 +37,17 @@ def _absolute(path: str) -> str:
 def portable_config(config: TrainConfig) -> TrainConfig:
     """The config with every local path absolute (data files, feature cache, a local backbone or translation
     models), so a resumed run finds them from any working directory. Bundled `@demo/` data stays as it is."""
-    changes = {key: _absolute(value) for key in _data_keys() + ["cache_dir"]
-               if (value := getattr(config, key)) and not value.startswith(BUNDLED_PREFIX)}
+    changes = {
+        key: _absolute(value)
+        for key in _data_keys() + ["cache_dir"]
+        if (value := getattr(config, key)) and not value.startswith(BUNDLED_PREFIX)
+    }
     if Path(config.backbone).expanduser().is_dir():  # else a packaged alias or a Hub id
         changes["backbone"] = _absolute(config.backbone)
     if config.backtranslate_models:
-        changes["backtranslate_models"] = ",".join(_absolute(p) if Path(p).expanduser().is_dir() else p
-                                                   for p in config.backtranslate_models.split(","))
+        changes["backtranslate_models"] = ",".join(
+            _absolute(p) if Path(p).expanduser().is_dir() else p for p in config.backtranslate_models.split(",")
+        )
     return config.replace(**changes)
 
 
@@ -50,9 +60,11 @@ def resume_config(run_dir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise InputError(Problem(str(path), "", "not a training run directory (train_config.toml missing)"))
     config = resolve([str(path)]).replace(output_dir=str(run_dir))
-    missing = [Problem(str(path), key, f"no such file '{value}' (moved? point {key} in {CONFIG_FILE} at it)")
-               for key in _data_keys()
-               if (value := getattr(config, key)) and not value.startswith(BUNDLED_PREFIX) and not Path(value).is_file()]
+    missing = [
+        Problem(str(path), key, f"no such file '{value}' (moved? point {key} in {CONFIG_FILE} at it)")
+        for key in _data_keys()
+        if (value := getattr(config, key)) and not value.startswith(BUNDLED_PREFIX) and not Path(value).is_file()
+    ]
     if missing:
         raise InputError(missing)
     return config

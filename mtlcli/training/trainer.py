@@ -15,11 +15,10 @@ import random
 import signal
 import threading
 import time
-import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -34,7 +33,8 @@ from ..task_data import featurize, read_task_data
 from .batching import collate
 from .checkpoint import latest_valid_checkpoint
 from .logs import MetricsLog
-from .optim import freeze_layers, linear_schedule, make_optimizer
+from .optim import freeze_layers, linear_schedule, make_optimizer, optimizer_step
+from .ranks import same_on_every_rank, weights_checksums
 from .run_state import restore_run_state, save_run_state
 from .rundir import CONFIG_FILE, portable_config, prepare_output_dir, resume_config  # noqa: F401 (resume_config: API)
 from .sampling import epoch_schedule
@@ -54,8 +54,9 @@ class TrainResult:
     is_main: bool = True  # False in the other processes of a multi-process run
 
 
-def train(config: TrainConfig, on_event: EventHandler = lambda kind, data: None, overwrite: bool = False,
-          resume: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig, on_event: EventHandler = lambda kind, data: None, overwrite: bool = False, resume: bool = False
+) -> TrainResult:
     """Train; with `resume`, continue `config.output_dir` from its newest valid checkpoint."""
     return Run(config, on_event, overwrite, resume).fit()
 
@@ -79,8 +80,11 @@ class Run:
         # same process (a notebook, the tests) may ask for another: so accelerate stays at fp32 and the Run
         # autocasts itself and, for fp16, scales the loss with its own GradScaler.
         # Heads a sampled step leaves unused must not break DDP's gradient reduction.
-        self.accelerator = Accelerator(mixed_precision="no", cpu=device == "cpu",
-                                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.accelerator = Accelerator(
+            mixed_precision="no",
+            cpu=device == "cpu",
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
         self.is_main = self.accelerator.is_main_process
         if not self.is_main:  # one process speaks for all
             self.on_event = on_event = lambda kind, data: None
@@ -102,17 +106,32 @@ class Run:
         backbone_config = load_backbone_config(config.backbone).to_dict()
         labels = featurize(self.data, self.tokenizer, config, uses_segments(backbone_config))
         spec = new_spec(config, backbone_config, labels)
-        on_event("data", {task: {"train": len(td.train), "train_features": len(td.train_features),
-                                 "valid": len(td.valid), "skipped": sum(map(len, td.skipped.values()))} for task, td in self.data.items()})
-        model = build_model(spec, random_init=config.random_init,
-                            encoder_dropout=None if config.encoder_dropout < 0 else config.encoder_dropout)
+        on_event(
+            "data",
+            {
+                task: {
+                    "train": len(td.train),
+                    "train_features": len(td.train_features),
+                    "valid": len(td.valid),
+                    "skipped": sum(map(len, td.skipped.values())),
+                }
+                for task, td in self.data.items()
+            },
+        )
+        model = build_model(
+            spec,
+            random_init=config.random_init,
+            encoder_dropout=None if config.encoder_dropout < 0 else config.encoder_dropout,
+        )
         freeze_layers(model, config.freeze_layers)
         optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay)
         acc = self.accelerator
         self.autocast = autocast_for(acc.device.type, self.precision)
         self.scaler = torch.amp.GradScaler(acc.device.type) if self.precision == "fp16" else None
-        self.streams = {task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
-                        for task, td in self.data.items()}
+        self.streams = {
+            task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
+            for task, td in self.data.items()
+        }
         self.batches = {task: stream.batches_per_pass() for task, stream in self.streams.items()}
         self.steps_per_epoch = len(self._schedule(0))
         total_updates = math.ceil(self.steps_per_epoch / config.grad_accum) * config.epochs
@@ -122,13 +141,25 @@ class Run:
         self.core = acc.unwrap_model(self.model)
         self.pad_id = self.core.encoder.config.pad_token_id or 0
         lambdas = {task: config.setting(task, "lambda") for task in self.data}
-        self.weighting = make_weighting(config.weighting, list(self.data), lambdas, config.weighting_lr,
-                                        config.gradnorm_alpha, config.dwa_temperature, config.dwa_period).to(acc.device)
+        self.weighting = make_weighting(
+            config.weighting,
+            list(self.data),
+            lambdas,
+            config.weighting_lr,
+            config.gradnorm_alpha,
+            config.dwa_temperature,
+            config.dwa_period,
+        ).to(acc.device)
         if config.weighting == "dwa" and not config.dwa_period and config.epochs <= 2:
             # DWA's first weights come from the loss ratio of epochs 1 and 2, so they could steer epoch 3 at the earliest
-            on_event("warning", {"message": f"weighting=dwa compares the losses of the last two epochs: in a run of "
-                                            f"{config.epochs} epoch(s) every task weight stays 1; set dwa_period=N to "
-                                            f"compare windows of N steps instead"})
+            on_event(
+                "warning",
+                {
+                    "message": f"weighting=dwa compares the losses of the last two epochs: in a run of "
+                    f"{config.epochs} epoch(s) every task weight stays 1; set dwa_period=N to "
+                    f"compare windows of N steps instead"
+                },
+            )
         if acc.num_processes > 1 and (config.weighting == "gradnorm" or config.pcgrad):
             raise InputError("gradnorm and pcgrad edit gradients after DDP has reduced them: run them in one process")
         self.shared_layer = last_shared_weight(self.core.encoder)
@@ -146,9 +177,18 @@ class Run:
             restore_run_state(self, checkpoint)
         elif self.is_main:
             (self.output_dir / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
-        on_event("start", {"tasks": list(self.data), "epochs": config.epochs, "steps_per_epoch": self.steps_per_epoch,
-                           "device": str(acc.device), "precision": self.precision,
-                           "parameters": self.core.parameter_counts(), "processes": acc.num_processes})
+        on_event(
+            "start",
+            {
+                "tasks": list(self.data),
+                "epochs": config.epochs,
+                "steps_per_epoch": self.steps_per_epoch,
+                "device": str(acc.device),
+                "precision": self.precision,
+                "parameters": self.core.parameter_counts(),
+                "processes": acc.num_processes,
+            },
+        )
 
     @staticmethod
     def _fresh_totals() -> dict:
@@ -156,8 +196,14 @@ class Run:
 
     def _schedule(self, epoch: int) -> list[tuple[str, ...]]:
         config = self.config
-        return epoch_schedule(self.batches, config.step_mode, config.sampling, epoch, config.epochs,
-                              random.Random(f"{config.seed}/schedule/{epoch}"))
+        return epoch_schedule(
+            self.batches,
+            config.step_mode,
+            config.sampling,
+            epoch,
+            config.epochs,
+            random.Random(f"{config.seed}/schedule/{epoch}"),
+        )
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> TrainResult:
@@ -189,7 +235,9 @@ class Run:
                 self.train_step(schedule[self.step], last=self.step + 1 == len(schedule))
                 elapsed = time.perf_counter() - epoch_start
                 progress = {
-                    "epoch": self.epoch + 1, "step": self.step, "steps": len(schedule),
+                    "epoch": self.epoch + 1,
+                    "step": self.step,
+                    "steps": len(schedule),
                     "loss": {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]},
                     "lr": self.scheduler.get_last_lr()[-1],
                     "weights": self.weighting.weights(),
@@ -200,7 +248,7 @@ class Run:
                 self.on_event("step", progress)
                 if self.log:
                     self.log.step(progress)
-                if self._stop_requested(interrupted):
+                if same_on_every_rank(self.accelerator, bool(interrupted)):
                     self.elapsed_before = time.perf_counter() - started
                     path = save_run_state(self)
                     raise TrainingInterrupted(self.output_dir, path)
@@ -208,10 +256,13 @@ class Run:
                     self.elapsed_before = time.perf_counter() - started
                     save_run_state(self)
             train_loss = {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]}
-            record = {"epoch": self.epoch + 1, "train_loss": train_loss,
-                      "task_mix": dict(totals["loss_counts"]),  # batches trained per task this epoch
-                      "weights": self.weighting.weights(),
-                      "epoch_time_s": time.perf_counter() - epoch_start}
+            record = {
+                "epoch": self.epoch + 1,
+                "train_loss": train_loss,
+                "task_mix": dict(totals["loss_counts"]),  # batches trained per task this epoch
+                "weights": self.weighting.weights(),
+                "epoch_time_s": time.perf_counter() - epoch_start,
+            }
             self.weighting.end_epoch(train_loss)
             stop = self._end_epoch(record, started)
             self.epoch, self.step = self.epoch + 1, 0
@@ -223,13 +274,16 @@ class Run:
                 self.on_event("stopped", {"epoch": self.epoch, "patience": config.patience})
                 break
         result.history, result.best = self.history, dict(self.best)
-        result.weights_checksum = self._weights_checksums()
-        self.on_event("end", {"output_dir": str(self.output_dir), "best": result.best,
-                              "wall_time_s": time.perf_counter() - started})
+        result.weights_checksum = weights_checksums(self.accelerator, self.core)
+        self.on_event(
+            "end",
+            {"output_dir": str(self.output_dir), "best": result.best, "wall_time_s": time.perf_counter() - started},
+        )
         return result
 
-    def train_step(self, tasks: tuple[str, ...], rows: dict[str, list[int]] | None = None,
-                   last: bool = False) -> dict[str, dict]:
+    def train_step(
+        self, tasks: tuple[str, ...], rows: dict[str, list[int]] | None = None, last: bool = False
+    ) -> dict[str, dict]:
         """One training step, the loop's own: forward and backward of one batch of each task in `tasks`
         (`rows[task]`, rows of the task's training features; by default the next batch of its stream), then
         the optimizer step when this step closes a grad_accum window or is the epoch's `last`.
@@ -251,7 +305,11 @@ class Run:
             with self.autocast():
                 losses[task] = self.model(task, **batch)["loss"]
             values[task] = losses[task].item()
-            stats[task] = {"loss": values[task], "tokens": int(batch["attention_mask"].sum()), "examples": len(batch_rows)}
+            stats[task] = {
+                "loss": values[task],
+                "tokens": int(batch["attention_mask"].sum()),
+                "examples": len(batch_rows),
+            }
             totals["loss_sums"][task] += values[task]
             totals["loss_counts"][task] += 1
             totals["tokens"][task] += stats[task]["tokens"]
@@ -262,8 +320,14 @@ class Run:
             shared = [p for p in self.core.encoder.parameters() if p.requires_grad]
             grads = task_gradients({t: weights[t] * loss for t, loss in losses.items()}, shared)
             if monitor and self.log:
-                self.log.write({"type": "interference", "step": self.global_step + 1, "epoch": self.epoch + 1,
-                                "cosine": gradient_cosines(grads)})
+                self.log.write(
+                    {
+                        "type": "interference",
+                        "step": self.global_step + 1,
+                        "epoch": self.epoch + 1,
+                        "cosine": gradient_cosines(grads),
+                    }
+                )
         total = self.weighting.combine(losses, self.shared_layer)
         total = total / config.grad_accum
         acc.backward(self.scaler.scale(total) if self.scaler else total)
@@ -277,14 +341,14 @@ class Run:
             for param in shared:
                 size = param.numel()
                 if param.grad is not None:  # None: unused by every task (the pooler), its correction is 0
-                    param.grad += correction[offset:offset + size].view_as(param).to(param.grad.dtype)
+                    param.grad += correction[offset : offset + size].view_as(param).to(param.grad.dtype)
                 offset += size
         if (self.step + 1) % config.grad_accum == 0 or last:
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)  # clipping and the step see the true gradients
             if config.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-            if self._optimizer_step():
+            if optimizer_step(self.optimizer, self.scaler):
                 self.scheduler.step()
                 self.weighting.step()
             else:  # fp16 overflow: the schedule and the learned task weights wait too, their gradients dropped
@@ -292,25 +356,6 @@ class Run:
             self.optimizer.zero_grad(set_to_none=True)
         self.weighting.observe(values)  # after the step: a window's weights come from earlier windows only
         return stats
-
-    def _optimizer_step(self) -> bool:
-        """False when fp16 gradients overflowed: the scaler then skips the step and lowers its scale."""
-        if self.scaler is None:
-            self.optimizer.step()
-            return True
-        scale = self.scaler.get_scale()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return self.scaler.get_scale() >= scale
-
-    def _stop_requested(self, interrupted: list) -> bool:
-        """Every rank must stop at the same step, so the main process's Ctrl-C is shared."""
-        flag = bool(interrupted)
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import broadcast_object_list
-
-            flag = broadcast_object_list([flag])[0]
-        return flag
 
     def _end_epoch(self, record: dict, started: float) -> bool:
         """Validate, keep the best checkpoints, log; True when early stopping says so (same on every rank)."""
@@ -322,15 +367,20 @@ class Run:
             validate = self.config.eval_strategy == "epoch" or self.epoch + 1 == self.config.epochs
             for task, td in self.data.items():
                 if td.valid and validate:
-                    evaluation = tasks.get(task).evaluate(self.core, td.valid, td.valid_features,
-                                                          self.config.eval_batch_size, acc.device, self.autocast, {})
+                    batch = self.config.eval_batch_size
+                    evaluation = tasks.get(task).evaluate(
+                        self.core, td.valid, td.valid_features, batch, acc.device, self.autocast, {}
+                    )
                     valid[task] = evaluation.metrics
                     score = evaluation.metrics[tasks.get(task).primary_metric]
                     if score > self.best.get(task, -math.inf):
                         self.best[task] = score
                         improved.append(task)
-            record |= {"valid": valid, "eval_time_s": time.perf_counter() - eval_start,
-                       "wall_time_s": time.perf_counter() - started}
+            record |= {
+                "valid": valid,
+                "eval_time_s": time.perf_counter() - eval_start,
+                "wall_time_s": time.perf_counter() - started,
+            }
             save_model(self.core, self.tokenizer, self.output_dir / "last")
             for task in improved:
                 save_model(self.core, self.tokenizer, self.output_dir / f"best-{task}")
@@ -339,20 +389,6 @@ class Run:
             self.on_event("eval", record | {"improved": improved, "best": dict(self.best)})
             self.epochs_without_gain = 0 if improved or not self.best else self.epochs_without_gain + 1
             stop = bool(self.config.patience) and self.epochs_without_gain >= self.config.patience
-        if acc.num_processes > 1:
-            from accelerate.utils import broadcast_object_list
-
-            stop = broadcast_object_list([stop])[0]
+        stop = same_on_every_rank(acc, stop)
         acc.wait_for_everyone()
         return stop
-
-    def _weights_checksums(self) -> list[int]:
-        """A CRC of every weight on each rank: DDP keeps the ranks identical, and this shows it."""
-        crc = 0
-        for tensor in self.core.state_dict().values():
-            crc = zlib.crc32(tensor.detach().float().cpu().numpy().tobytes(), crc)
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            return gather_object([crc])
-        return [crc]

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 
-
 class Weighting(nn.Module):
     def __init__(self, tasks: list[str], lambdas: dict[str, float], lr: float = 0.01):
         super().__init__()
@@ -96,10 +95,12 @@ class GradNorm(Weighting):
         current = torch.stack([losses[t].detach().float() for t in self.tasks])
         if not self.initial_losses.any():
             self.initial_losses.copy_(current)
-        norms = torch.stack([
-            torch.autograd.grad(weighted[t], shared, retain_graph=True, create_graph=True)[0].float().norm()
-            for t in self.tasks
-        ])
+        norms = torch.stack(
+            [
+                torch.autograd.grad(weighted[t], shared, retain_graph=True, create_graph=True)[0].float().norm()
+                for t in self.tasks
+            ]
+        )
         ratios = current / self.initial_losses.clamp_min(1e-12)
         inverse_rate = ratios / ratios.mean()
         target = (norms.mean() * inverse_rate**self.alpha).detach()
@@ -168,8 +169,15 @@ class DynamicWeightAverage(Weighting):
         self.window = state.get("window", self.window)
 
 
-def make_weighting(name: str, tasks: list[str], lambdas: dict[str, float], lr: float = 0.025,
-                   gradnorm_alpha: float = 1.5, dwa_temperature: float = 2.0, dwa_period: int = 0) -> Weighting:
+def make_weighting(
+    name: str,
+    tasks: list[str],
+    lambdas: dict[str, float],
+    lr: float = 0.025,
+    gradnorm_alpha: float = 1.5,
+    dwa_temperature: float = 2.0,
+    dwa_period: int = 0,
+) -> Weighting:
     if name == "uncertainty":
         return Uncertainty(tasks, lambdas, lr)
     if name == "gradnorm":
@@ -191,14 +199,19 @@ def task_gradients(losses: dict[str, torch.Tensor], params: list[torch.Tensor]) 
     grads = {}
     for task, loss in losses.items():
         parts = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        grads[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float() for g, p in zip(parts, params)])
+        grads[task] = torch.cat(
+            [(g if g is not None else torch.zeros_like(p)).reshape(-1).float() for g, p in zip(parts, params)]
+        )
     return grads
 
 
 def gradient_cosines(grads: dict[str, torch.Tensor]) -> dict[str, float]:
     tasks = list(grads)
-    return {f"{a}/{b}": float(torch.nn.functional.cosine_similarity(grads[a], grads[b], dim=0))
-            for i, a in enumerate(tasks) for b in tasks[i + 1:]}
+    return {
+        f"{a}/{b}": float(torch.nn.functional.cosine_similarity(grads[a], grads[b], dim=0))
+        for i, a in enumerate(tasks)
+        for b in tasks[i + 1 :]
+    }
 
 
 def pcgrad_projections(grads: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
