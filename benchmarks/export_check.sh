@@ -14,7 +14,7 @@ case "${1:-}" in
       --qa-train "$SHARED/data/squad/dev-v1.1.json" --qa-valid "$SHARED/data/squad/dev-v1.1.json" \
       --cls-train "$SHARED/data/banking77/train.csv" --cls-valid "$SHARED/data/banking77/test.csv" \
       --set qa_train_articles=5: --set qa_valid_articles=0:5 --set ner_train_size=2000 --set qa_train_size=2000 \
-      --set cls_train_size=2000 --set eval_strategy=end --epochs 1 --batch-size 16 --lr 3e-4 \
+      --set cls_train_size=2000 --set eval_strategy=end --set segment_ids=true --epochs 1 --batch-size 16 --lr 3e-4 \
       --output-dir "$RUN" --overwrite ;;
   check)
     python benchmarks/export_check.py --model "$RUN/last" --shared "$SHARED" ;;

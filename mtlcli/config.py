@@ -52,6 +52,10 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     grad_accum: int = 1
     head_dropout: float = 0.1
+    # question + context pairs with the tokenizer's segment ids (backbones with segment embeddings); off by
+    # default: on the MiniLM they cost 16 QA F1 points in the demo (benchmarks/segment_ids.py). Exports are exact
+    # either way.
+    segment_ids: bool = False
     # multi-task
     step_mode: str = "sampled"
     sampling: str = "round_robin"  # round_robin | proportional | temperature:T | annealed

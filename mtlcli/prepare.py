@@ -16,7 +16,7 @@ def prepare(config: TrainConfig) -> list[dict]:
     """One summary row per task and split."""
     data = read_task_data(config)
     tokenizer = load_tokenizer(config.backbone)
-    featurize(data, tokenizer, config, uses_segments(load_backbone_config(config.backbone).to_dict()))
+    featurize(data, tokenizer, config, uses_segments(config, load_backbone_config(config.backbone).to_dict()))
     rows = []
     for task, td in data.items():
         for split, examples, features in (

@@ -25,8 +25,7 @@ class ModelSpec:
     doc_stride: int = 128
     max_answer_length: int = 30
     head_dropout: float = 0.1
-    # the backbone's segment (token type) embeddings see the tokenizer's ids for text pairs; models saved
-    # before this field ran every input as segment 0
+    # text pairs carry the tokenizer's segment ids (token_type_ids); False: segment 0 everywhere
     segment_ids: bool = False
     heads: dict[str, dict] = field(default_factory=dict)  # per task: how its head is built (tasks' head_settings)
     versions: dict = field(default_factory=dict)
@@ -35,10 +34,10 @@ class ModelSpec:
         return self.labels.get(task, [])
 
 
-def uses_segments(backbone_config: dict) -> bool:
-    """Whether the backbone has segment embeddings to tell the parts of a text pair apart (BERT: yes;
-    RoBERTa has one type only, DistilBERT none)."""
-    return backbone_config.get("type_vocab_size", 0) > 1
+def uses_segments(config, backbone_config: dict) -> bool:
+    """Whether text pairs get the tokenizer's segment ids: when the config asks (segment_ids) and the backbone has
+    segment embeddings to tell the parts apart (BERT: yes; RoBERTa has one type only, DistilBERT none)."""
+    return config.segment_ids and backbone_config.get("type_vocab_size", 0) > 1
 
 
 def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> ModelSpec:
@@ -55,7 +54,7 @@ def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> Mod
         doc_stride=config.doc_stride,
         max_answer_length=config.max_answer_length,
         head_dropout=config.head_dropout,
-        segment_ids=uses_segments(backbone_config),
+        segment_ids=uses_segments(config, backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
     )
 

@@ -66,7 +66,9 @@ def hf_config(spec, task: str):
 
 def hf_state_dict(model, task: str, hf_model) -> dict:
     """The mtl weights under the architecture's names; encoder parts the architecture lacks (the pooler of
-    BERT's token classifiers) are left out, since no head of this task reads them."""
+    BERT's token classifiers) are left out, since no head of this task reads them. A model trained with segment 0
+    everywhere gets segment 0's embedding in every row: Hugging Face pipelines pass the tokenizer's segment ids
+    (1 for a QA context), and the export must compute what mtl computed."""
     prefix = hf_model.base_model_prefix
     wanted = set(hf_model.state_dict())
     state = {
@@ -74,6 +76,10 @@ def hf_state_dict(model, task: str, hf_model) -> dict:
         for name, tensor in model.encoder.state_dict().items()
         if f"{prefix}.{name}" in wanted
     }
+    if not model.spec.segment_ids:
+        for name, tensor in state.items():
+            if name.endswith("token_type_embeddings.weight") and tensor.shape[0] > 1:
+                state[name] = tensor[:1].expand_as(tensor).clone()
     for ours, theirs in HEAD_NAMES[_head_key(model.spec, task)].items():
         module = model.heads[task].get_submodule(ours)
         theirs = theirs.format(base=prefix)
