@@ -110,6 +110,9 @@ def export_hf(model_dir: str | Path, task: str, staging: Path) -> None:
     reason = exportable(read_spec(model_dir), task)
     if reason:
         raise InputError(Problem(str(model_dir), "", f"cannot export {task}: {reason}"))
+    from ..backbones import quiet_transformers
+
+    quiet_transformers()  # its progress bars would garble the command's own output
     model, tokenizer = load_model(model_dir)
     hf_model = build_hf_model(model, task)
     hf_model.save_pretrained(staging)
