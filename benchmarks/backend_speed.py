@@ -38,13 +38,10 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def best_time(fn, rounds: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def accuracy(predictor: Predictor, ner_examples, qa_examples) -> dict:
@@ -103,10 +100,10 @@ def main() -> None:
         outputs = {}
         for _ in range(args.rounds):  # alternating: a drifting machine weighs on every backend alike
             for name, predictor in loaded.items():
-                t, outputs[name, "ner"] = best_time(lambda p=predictor: p.ner(texts), 1)
+                t, outputs[name, "ner"] = timed(lambda p=predictor: p.ner(texts))
                 times[name]["ner"] = min(times[name]["ner"], t)
-                t, outputs[name, "qa"] = best_time(
-                    lambda p=predictor: p.qa([q.question for q in asked], [q.context for q in asked]), 1
+                t, outputs[name, "qa"] = timed(
+                    lambda p=predictor: p.qa([q.question for q in asked], [q.context for q in asked])
                 )
                 times[name]["qa"] = min(times[name]["qa"], t)
         base = "torch fp32"

@@ -122,10 +122,11 @@ def evaluate_model(
     # every file read and checked before the model loads
     data = {}
     for task, path in files.items():
-        result = tasks.get(task).read(data_path(path), skip_bad=skip_bad)
+        definition = tasks.get(task)
+        result = definition.read(data_path(path), skip_bad=skip_bad)
         if result.skipped:
-            report.notes.append(f"{tasks.get(task).title}: skipped {len(result.skipped)} bad record(s) of {path}")
-        tasks.get(task).check_scorable(path, result.examples)
+            report.notes.append(f"{definition.title}: skipped {len(result.skipped)} bad record(s) of {path}")
+        definition.check_scorable(path, result.examples)
         data[task] = result.examples
     on_event("data", {task: len(examples) for task, examples in data.items()})
 
@@ -150,14 +151,15 @@ def evaluate_model(
     evaluations = {}
     for task, examples in data.items():
         on_event("task", {"task": task, "examples": len(examples)})
-        features = tasks.get(task).evaluation_features(examples, tokenizer, spec, report.notes)
+        definition = tasks.get(task)
+        features = definition.evaluation_features(examples, tokenizer, spec, report.notes)
         options = {"strict": strict, "n_best": n_best, "max_answer_length": max_answer_length}
-        evaluation = tasks.get(task).evaluate(model, examples, features, batch_size, device, autocast, options)
+        evaluation = definition.evaluate(model, examples, features, batch_size, device, autocast, options)
         evaluations[task] = evaluation
-        scores = {"file": files[task], "examples": len(examples)} | tasks.get(task).settings_record(options, spec)
+        scores = {"file": files[task], "examples": len(examples)} | definition.settings_record(options, spec)
         report.metrics[task] = scores | evaluation.metrics
         if worst:
-            report.worst[task] = tasks.get(task).worst(examples, evaluation, worst)
+            report.worst[task] = definition.worst(examples, evaluation, worst)
 
     if suite:
         from .suite import run_suite, summarize

@@ -53,9 +53,9 @@ def export_command(
         written, report = export(model_dir, fmt, out, task, overwrite, quantize)
     if fmt == "hf" and task == "all":
         spec = read_spec(model_dir)
-        for left in spec.tasks:
-            if exportable(spec, left):
-                note(f"{left}: not exported: {exportable(spec, left)}")
+        for left, reason in ((t, exportable(spec, t)) for t in spec.tasks):
+            if reason:
+                note(f"{left}: not exported: {reason}")
     if report:
         diffs = ", ".join(f"{name} {value:.1e}" for name, value in report["max_abs_diff"].items())
         fused = ", ".join(f"{op} {n}" for op, n in report["fused"].items() if n) or "none"

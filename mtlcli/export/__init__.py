@@ -55,11 +55,16 @@ def _export_hf(model_dir, spec, task: str, out: Path) -> list[Path]:
             raise InputError(Problem(str(model_dir), "", f"cannot export {name}: {reason}"))
     if not chosen:
         raise InputError(Problem(str(model_dir), "", "none of the model's heads can be exported exactly"))
+    from ..backbones import quiet_transformers
+    from ..model import load_model
+
+    quiet_transformers()  # its progress bars would garble the command's own output
+    model, tokenizer = load_model(model_dir)  # once, for every task's directory
     with _staged(out) as staging:
         for name in chosen:
             target = staging if task != "all" else staging / name
             target.mkdir(exist_ok=True)
-            export_hf(model_dir, name, target)
+            export_hf(model, tokenizer, model_dir, name, target)
     return [out] if task != "all" else [out / name for name in chosen]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import tasks
-from ..errors import InputError, Problem
+from ..errors import InputError
 
 # task → (AutoModel class, architecture suffix)
 HEADS = {
@@ -101,19 +101,11 @@ def build_hf_model(model, task: str):
     return hf_model.eval()
 
 
-def export_hf(model_dir: str | Path, task: str, staging: Path) -> None:
-    """Write the task's Hugging Face directory (weights, config.json, tokenizer, model card) into `staging`."""
-    from ..model import load_model
-    from ..spec import read_spec
+def export_hf(model, tokenizer, model_dir: str | Path, task: str, staging: Path) -> None:
+    """Write one task's Hugging Face directory (weights, config.json, tokenizer, model card) into `staging`; the
+    caller has checked that the task is `exportable`."""
     from .card import model_card
 
-    reason = exportable(read_spec(model_dir), task)
-    if reason:
-        raise InputError(Problem(str(model_dir), "", f"cannot export {task}: {reason}"))
-    from ..backbones import quiet_transformers
-
-    quiet_transformers()  # its progress bars would garble the command's own output
-    model, tokenizer = load_model(model_dir)
     hf_model = build_hf_model(model, task)
     hf_model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
