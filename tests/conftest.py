@@ -130,3 +130,46 @@ def private_cache_dir(tmp_path_factory):
     import os
 
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+SIZES = {
+    "bert": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
+    "distilbert": dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64),
+    "roberta": dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, type_vocab_size=1
+    ),
+}  # as roberta-base: one segment type
+
+
+def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"), old_cls_head=False, segments=True):
+    """A saved mtl model on a random tiny encoder of the given type (the shipped backbone configs' types); with
+    `old_cls_head`, classification as models saved before the heads took the backbone's shape."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from mtlcli import tasks as registry
+    from mtlcli.model import MultiTaskModel, save_model
+    from mtlcli.spec import ModelSpec
+
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+    config = AutoConfig.for_model(
+        kind, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, max_position_embeddings=130, **SIZES[kind]
+    )
+    torch.manual_seed(0)
+    labels = {"ner": LABELS} | ({"cls": ["a", "b"]} if "cls" in tasks else {})
+    heads = {} if old_cls_head else {"cls": registry.get("cls").head_settings(config.to_dict())}
+    spec = ModelSpec(
+        backbone=f"tiny-{kind}",
+        backbone_config=config.to_dict(),
+        tasks=list(tasks),
+        labels=labels,
+        max_length=64,
+        qa_max_length=96,
+        doc_stride=32,
+        heads=heads,
+        segment_ids=segments and config.type_vocab_size > 1 if kind != "distilbert" else False,
+    )
+    model = MultiTaskModel(spec, AutoModel.from_config(config)).eval()
+    save_model(model, tokenizer, directory)
+    return model, tokenizer

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_export import tiny_model_dir
+from conftest import tiny_model_dir
 
 from mtlcli.errors import InputError
 

@@ -15,6 +15,7 @@ from .predict_cls import predict_cls_command
 from .predict_ner import predict_ner_command
 from .predict_qa import predict_qa_command
 from .prepare import prepare_command
+from .serve import serve_command
 from .train import train_command
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ app.command("predict-qa", short_help="Answer questions about a context, with exa
     predict_qa_command
 )
 app.command("predict-cls", short_help="Classify texts, with label probabilities.")(predict_cls_command)
+app.command("serve", short_help="Serve a model over HTTP with micro-batching, metrics and a web page.")(serve_command)
 app.command("export", short_help="Export a model as a standard Hugging Face directory per task.")(export_command)
 app.command("benchmark", short_help="Compare backbones: parameters, speed, memory, accuracy; joint vs single-task.")(
     benchmark_command

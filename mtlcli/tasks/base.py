@@ -148,6 +148,19 @@ class Task:
         """One prediction as the JSON object of one `predict-* --format jsonl` line (and of the server)."""
         raise NotImplementedError
 
+    # ----------------------------------------------------------------------------------------- serving
+    def request_model(self):
+        """The pydantic model of this task's POST body on `mtl serve`: texts, unless the task says otherwise."""
+        from ..serve.schemas import TextsRequest
+
+        return TextsRequest
+
+    def request_inputs(self, body) -> tuple[list, dict, dict]:
+        """(input items, predict options, record options) of a validated request body."""
+        from ..inputs import TextItem
+
+        return [TextItem(text) for text in body.texts], {}, {}
+
 
 def r4(x: float) -> float:
     return round(float(x), 4)

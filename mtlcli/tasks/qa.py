@@ -185,6 +185,17 @@ class QaTask(Task):
             obj["n_best"] = [answer_record(span) for span in result]
         return obj
 
+    def request_model(self):
+        from ..serve.schemas import QuestionsRequest
+
+        return QuestionsRequest
+
+    def request_inputs(self, body):
+        from ..inputs import QaItem
+
+        items = [QaItem(q.question, q.context, None if q.id is None else str(q.id)) for q in body.questions]
+        return items, {"n_best": body.n_best, "max_answer_length": body.max_answer_length}, {"n_best": body.n_best}
+
 
 def answer_record(span: Span) -> dict:
     return {"answer": span.text, "start": span.start, "end": span.end, "score": r4(span.score)}
