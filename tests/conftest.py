@@ -173,3 +173,18 @@ def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"
     model = MultiTaskModel(spec, AutoModel.from_config(config)).eval()
     save_model(model, tokenizer, directory)
     return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def tagging_model_dir(backbone_dir, tmp_path_factory):
+    """A tiny random NER + QA + classification model whose NER head never says O: every text has entities."""
+    import torch
+
+    from mtlcli.model import save_model
+
+    directory = tmp_path_factory.mktemp("serve") / "model"
+    model, tokenizer = tiny_model_dir("bert", backbone_dir, directory)
+    with torch.no_grad():
+        model.heads["ner"].bias[model.spec.labels["ner"].index("O")] = -1e4
+    save_model(model, tokenizer, directory)
+    return directory

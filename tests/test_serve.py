@@ -22,21 +22,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def model_dir(backbone_dir, tmp_path_factory):
-    """A tiny random NER + QA + classification model whose NER head never says O: every text has entities."""
-    import torch
-
-    from mtlcli.model import save_model
-
-    directory = tmp_path_factory.mktemp("serve") / "model"
-    model, tokenizer = tiny_model_dir("bert", backbone_dir, directory)
-    with torch.no_grad():
-        model.heads["ner"].bias[model.spec.labels["ner"].index("O")] = -1e4
-    save_model(model, tokenizer, directory)
-    return directory
-
-
 def serve(model_dir, **settings):
     service = Service(model_dir, ServeSettings(device="cpu", precision="fp32", **settings))
     service.load()
@@ -44,8 +29,8 @@ def serve(model_dir, **settings):
 
 
 @pytest.fixture(scope="module")
-def client(model_dir):
-    service, client = serve(model_dir, max_inputs=8, max_chars=300, max_body_bytes=4000)
+def client(tagging_model_dir):
+    service, client = serve(tagging_model_dir, max_inputs=8, max_chars=300, max_body_bytes=4000)
     with client:
         yield client
 
@@ -61,7 +46,7 @@ def offline(model_dir, command: str, *args, stdin: str | None = None) -> list[di
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_health_and_info(client, model_dir):
+def test_health_and_info(client, tagging_model_dir):
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/info").json()
     assert [t["name"] for t in info["tasks"]] == ["ner", "qa", "cls"]
@@ -70,26 +55,26 @@ def test_health_and_info(client, model_dir):
     assert info["backend"] == "torch" and info["limits"]["max_inputs"] == 8 and info["versions"]["mtl"]
 
 
-def test_ner_results_are_the_offline_jsonl_lines(client, model_dir):
+def test_ner_results_are_the_offline_jsonl_lines(client, tagging_model_dir):
     answer = client.post("/ner", json={"texts": TEXTS})
     assert answer.status_code == 200
     results = answer.json()["results"]
-    assert results == offline(model_dir, "predict-ner", *TEXTS)
+    assert results == offline(tagging_model_dir, "predict-ner", *TEXTS)
     assert all(r["entities"] for r in results)  # the fixture's head tags every word
 
 
-def test_qa_results_are_the_offline_jsonl_lines_with_n_best(client, model_dir):
+def test_qa_results_are_the_offline_jsonl_lines_with_n_best(client, tagging_model_dir):
     answer = client.post("/qa", json={"questions": QUESTIONS, "n_best": 3, "max_answer_length": 5})
     assert answer.status_code == 200
     results = answer.json()["results"]
     stdin = "".join(json.dumps(q) + "\n" for q in QUESTIONS)
-    assert results == offline(model_dir, "predict-qa", "--n-best", "3", "--max-answer-length", "5", stdin=stdin)
+    assert results == offline(tagging_model_dir, "predict-qa", "--n-best", "3", "--max-answer-length", "5", stdin=stdin)
     assert [r["id"] for r in results] == ["a", "7"] and len(results[0]["n_best"]) == 3
 
 
-def test_cls_results_are_the_offline_jsonl_lines(client, model_dir):
+def test_cls_results_are_the_offline_jsonl_lines(client, tagging_model_dir):
     results = client.post("/cls", json={"texts": TEXTS}).json()["results"]
-    assert results == offline(model_dir, "predict-cls", *TEXTS)
+    assert results == offline(tagging_model_dir, "predict-cls", *TEXTS)
     assert set(results[0]["probabilities"]) == {"a", "b"}
 
 
@@ -193,8 +178,8 @@ def post_in_threads(client, bodies: list[dict], route: str = "/ner") -> list:
     return threads, answers
 
 
-def test_concurrent_requests_are_batched_and_each_gets_its_own_results(model_dir):
-    service, client = serve(model_dir, max_wait_ms=500)
+def test_concurrent_requests_are_batched_and_each_gets_its_own_results(tagging_model_dir):
+    service, client = serve(tagging_model_dir, max_wait_ms=500)
     with client:
         alone = [client.post("/ner", json={"texts": [text]}).json()["results"][0] for text in TEXTS]
         release = block_worker(service)
@@ -211,8 +196,8 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_results(model_dir
     assert 'mtl_requests_total{code="200",route="/ner"} 6.0' in metrics
 
 
-def test_a_full_queue_answers_429_with_retry_after(model_dir):
-    service, client = serve(model_dir, max_queue=2)
+def test_a_full_queue_answers_429_with_retry_after(tagging_model_dir):
+    service, client = serve(tagging_model_dir, max_queue=2)
     with client:
         release = block_worker(service)
         threads, answers = post_in_threads(client, [{"texts": TEXTS[:2]}])
@@ -226,8 +211,8 @@ def test_a_full_queue_answers_429_with_retry_after(model_dir):
         assert 'mtl_errors_total{route="/ner"} 1.0' in client.get("/metrics").text
 
 
-def test_a_request_past_its_timeout_is_503_and_never_run(model_dir):
-    service, client = serve(model_dir, timeout_s=0.2)
+def test_a_request_past_its_timeout_is_503_and_never_run(tagging_model_dir):
+    service, client = serve(tagging_model_dir, timeout_s=0.2)
     with client:
         release = block_worker(service)
         answer = client.post("/cls", json={"texts": TEXTS})
@@ -250,9 +235,9 @@ def test_serve_refuses_a_directory_that_is_no_model(tmp_path):
     assert result.exit_code == 2 and "config.json missing" in result.output
 
 
-def test_serve_without_the_extra_names_it(monkeypatch, model_dir):
+def test_serve_without_the_extra_names_it(monkeypatch, tagging_model_dir):
     import sys
 
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
-    result = CliRunner().invoke(cli, ["serve", str(model_dir)])
+    result = CliRunner().invoke(cli, ["serve", str(tagging_model_dir)])
     assert result.exit_code == 2 and "pip install 'mtl[serve]'" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -81,7 +82,10 @@ def serve_command(
     with console.status(f"loading {model}"):
         service.load()
     console.print(f"serving {model} on http://{host}:{port}  (page: /, API docs: /docs; Ctrl-C stops)")
-    # SIGTERM and Ctrl-C: uvicorn stops accepting, finishes the requests in flight, then exits 0
+    # SIGTERM and Ctrl-C: uvicorn stops accepting and finishes the requests in flight; then it raises the signal
+    # again for the handler it found, which here does nothing, so that a stop asked for exits 0
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: None)
     uvicorn.run(
         create_app(service),
         host=host,
