@@ -70,19 +70,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def wait_healthy(session, url: str, process: subprocess.Popen) -> None:
-    import aiohttp
+def start_server(model: str, options: list[str]) -> tuple[subprocess.Popen, str]:
+    """`mtl serve MODEL` on a free loopback port, once /health answers 200."""
+    import urllib.error
+    import urllib.request
 
+    port = free_port()
+    process = subprocess.Popen([*MTL, "serve", model, "--port", str(port), *options])
+    url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if process.poll() is not None:
             raise SystemExit(f"the server exited with {process.returncode}")
         try:
-            async with session.get(f"{url}/health") as answer:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as answer:
                 if answer.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
+                    return process, url
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    process.kill()
     raise SystemExit("the server did not become healthy in 60 s")
 
 
@@ -127,12 +132,10 @@ async def load(session, url: str, texts: list[str], clients: int, requests: int,
 async def against_server(args, texts: list[str], reference: list[dict]) -> tuple[list[dict], dict, dict]:
     import aiohttp
 
-    url = f"http://127.0.0.1:{free_port()}"
-    process = subprocess.Popen([*MTL, "serve", args.model, "--port", url.rsplit(":", 1)[1], *args.serve_option])
+    process, url = start_server(args.model, args.serve_option)
     connector = aiohttp.TCPConnector(limit=0)  # the coroutines are the concurrency limit
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
-            await wait_healthy(session, url, process)
             await load(session, url, texts, 8, 200, 30)  # warm-up: every code path once
             sweep = []
             for clients in args.clients:
