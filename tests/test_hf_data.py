@@ -19,18 +19,6 @@ from mtlcli.task_data import data_path  # noqa: E402
 
 NER_FILES = {"train": "@demo/wikigold_train.conll", "validation": "@demo/wikigold_valid.conll"}
 QA_FILES = {"train": "@demo/squad_train.json", "validation": "@demo/squad_valid.json"}
-SQUAD_FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "title": datasets.Value("string"),
-        "context": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "answers": {
-            "text": datasets.List(datasets.Value("string")),
-            "answer_start": datasets.List(datasets.Value("int32")),
-        },
-    }
-)
 
 
 def ner_dataset(path: str, class_labels: bool = True):
@@ -47,7 +35,7 @@ def ner_dataset(path: str, class_labels: bool = True):
 
 
 def squad_dataset(path: str):
-    """A split in the Hub's squad schema, straight from the SQuAD JSON."""
+    """A split in the Hub's squad schema, straight from the SQuAD JSON (the types as datasets infers them)."""
     rows = [
         {
             "id": qa["id"],
@@ -63,7 +51,7 @@ def squad_dataset(path: str):
         for paragraph in article["paragraphs"]
         for qa in paragraph["qas"]
     ]
-    return datasets.Dataset.from_list(rows, features=SQUAD_FEATURES)
+    return datasets.Dataset.from_list(rows)
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +249,36 @@ def test_training_from_datasetdicts_equals_training_from_the_files(backbone_dir,
     for key in ("train_loss", "valid"):
         assert [epoch[key] for epoch in runs["datasets"]] == [epoch[key] for epoch in runs["files"]]
     assert runs["files"][-1]["valid"]["ner"]["token_accuracy"] > 0  # scored examples, not two empty results
+
+
+def test_evaluate_scores_a_datasetdict_split_as_the_file(backbone_dir, tmp_path, ner_file):
+    from test_export import tiny_model_dir
+    from typer.testing import CliRunner
+
+    from mtlcli.cli.main import app
+
+    tiny_model_dir("bert", backbone_dir, tmp_path / "model", tasks=("ner",))
+    renamed = ner_dataset(str(ner_file)).rename_column("tokens", "words")
+    datasets.DatasetDict({"train": renamed.select([0]), "validation": renamed}).save_to_disk(tmp_path / "d")
+
+    def evaluate(*args):
+        result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "model"), "--json", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["ner"]
+
+    from_file = evaluate("--ner", str(ner_file))
+    from_dataset = evaluate("--ner", str(tmp_path / "d"), "--split", "validation", "--columns", "ner=words")
+    assert {k: v for k, v in from_dataset.items() if k != "file"} == {k: v for k, v in from_file.items() if k != "file"}
+    assert from_dataset["examples"] == len(renamed)
+    # without --split the validation split is scored (there is no test split); without --columns, no tokens
+    refused = CliRunner().invoke(app, ["evaluate", str(tmp_path / "model"), "--ner", str(tmp_path / "d")])
+    assert refused.exit_code == 2 and "d:validation: missing column tokens" in refused.output
+    assert "--columns ner=" in refused.output
+
+
+def test_unreadable_files_are_one_line_errors(tmp_path):
+    (tmp_path / "junk.parquet").write_text("hello")
+    (tmp_path / "junk.arrow").write_text("hello")
+    assert "not a readable parquet file" in str(pytest.raises(InputError, read_cls, tmp_path / "junk.parquet").value)
+    assert "not a readable arrow file" in str(pytest.raises(InputError, read_cls, tmp_path / "junk.arrow").value)
+    assert "cannot read file" in str(pytest.raises(InputError, read_qa, tmp_path / "missing.parquet").value)

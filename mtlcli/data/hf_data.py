@@ -18,7 +18,7 @@ from typing import Any
 
 from mtlcli.data import classification, conll, squad
 from mtlcli.data.columns import Columns, match_columns, missing_columns
-from mtlcli.data.examples import NerExample
+from mtlcli.data.examples import ClsExample, NerExample, QaExample
 from mtlcli.errors import InputError, Problem
 
 SUFFIXES = (".parquet", ".arrow")
@@ -139,7 +139,7 @@ def _ner_example(fields: dict, example_id: str, where: str, seen: dict) -> NerEx
     return conll.record_problem(tokens, tags) or NerExample(example_id, list(tokens), conll.to_iob2(tags))
 
 
-def _qa_example(fields: dict, example_id: str, where: str, seen: dict):
+def _qa_example(fields: dict, example_id: str, where: str, seen: dict) -> QaExample | str:
     answers = fields["answers"]
     if isinstance(answers, dict):  # the Hub's {"text": [...], "answer_start": [...]}
         texts, starts = answers.get("text") or [], answers.get("answer_start") or []
@@ -150,11 +150,12 @@ def _qa_example(fields: dict, example_id: str, where: str, seen: dict):
     return squad.question_from_fields(fields | {"answers": answers, "id": question_id}, where, seen)
 
 
-def _cls_example(fields: dict, example_id: str, where: str, seen: dict):
+def _cls_example(fields: dict, example_id: str, where: str, seen: dict) -> ClsExample | str:
     text, label, pair = fields["text"], fields["label"], fields.get("text_pair")
     return classification.record_problem(text, label, pair) or classification.example(example_id, text, label, pair)
 
 
+# per task: (fields by canonical column, example id, location, ids seen so far) -> the example or what is wrong
 CONVERTERS = {"ner": _ner_example, "qa": _qa_example, "cls": _cls_example}
 
 
@@ -167,8 +168,10 @@ def _decode_labels(fields: dict, names: dict[str, list[str] | None], columns: di
             continue
         for number in value if isinstance(value, list) else [value]:
             if isinstance(number, int) and not 0 <= number < len(classes):
-                unlabelled = " (-1: no label; drop such rows with --skip-bad)" if number == -1 else ""
-                return f"column '{columns[canonical]}': {number} is not a class of its ClassLabel (0–{len(classes) - 1}){unlabelled}"
+                what = (
+                    f"column '{columns[canonical]}': {number} is not a class of its ClassLabel (0–{len(classes) - 1})"
+                )
+                return what + (" (-1: no label; drop such rows with --skip-bad)" if number == -1 else "")
         decoded[canonical] = [_name(classes, n) for n in value] if isinstance(value, list) else _name(classes, value)
     return decoded
 
