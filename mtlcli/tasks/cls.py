@@ -109,9 +109,7 @@ class ClsTask(Task):
                 rows.append(
                     (
                         (-confidence, i),
-                        {"id": ex.id, "text": ex.text}
-                        | ({"text_pair": ex.text_pair} if ex.text_pair is not None else {})
-                        | {"gold": ex.label, "pred": pred, "probability": confidence},
+                        {"id": ex.id} | texts_of(ex) | {"gold": ex.label, "pred": pred, "probability": confidence},
                     )
                 )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
@@ -129,8 +127,12 @@ class ClsTask(Task):
     def record(self, item, result, top_k=0, **options):
         label, score = next(iter(result.items()))
         kept = list(result.items())[: top_k or None]
-        texts = {"text": item.text} | ({"text_pair": item.text_pair} if item.text_pair is not None else {})
-        return texts | {"label": label, "score": r4(score), "probabilities": {k: r4(v) for k, v in kept}}
+        return texts_of(item) | {"label": label, "score": r4(score), "probabilities": {k: r4(v) for k, v in kept}}
+
+
+def texts_of(item) -> dict[str, str]:
+    """{"text"} of an example or input item, with "text_pair" for a pair."""
+    return {"text": item.text} | ({"text_pair": item.text_pair} if item.text_pair is not None else {})
 
 
 def text_features(
