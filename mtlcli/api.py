@@ -5,6 +5,7 @@ result = mtl.train("demo", epochs=1)                 # presets + settings, as `m
 model = mtl.load("runs/demo/best-ner")
 model.entities(["Apple Inc. was founded by Steve Jobs in California."])
 model.answer("Who founded Apple?", "Apple Inc. was founded by Steve Jobs in California.")
+model.classify(["A man plays a guitar."], text_pairs=["Someone makes music."])   # a model trained on pairs
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import resolve
-from .inference.predictor import Predictor
+from .inference.predictor import Predictor, text_items
 from .inputs import TextItem
 
 
@@ -32,8 +33,11 @@ class Model:
     def answer(self, question: str, context: str, n_best: int = 1) -> list:
         return self.predictor.qa([question], [context], n_best=n_best)[0]
 
-    def classify(self, texts: list[str], batch_size: int = 32) -> list[dict[str, float]]:
-        return self.predictor.predict("cls", [TextItem(t) for t in texts], batch_size)
+    def classify(
+        self, texts: list[str], batch_size: int = 32, text_pairs: list[str] | None = None
+    ) -> list[dict[str, float]]:
+        """Label probabilities per text, or per sentence pair (texts[i], text_pairs[i]), most likely first."""
+        return self.predictor.predict("cls", text_items(texts, text_pairs), batch_size)
 
 
 def load(directory: str | Path, device: str = "cpu", precision: str = "fp32") -> Model:

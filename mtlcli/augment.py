@@ -291,7 +291,8 @@ def augment_cls(examples: list[ClsExample], settings: AugmentSettings, synonyms:
     for example in examples:
         tokens = [(word, "O") for word in example.text.split()]
         for k, new in _copies(example.id, tokens, settings, synonyms):
-            out.append(ClsExample(f"{example.id}#aug{k}", " ".join(text for text, _ in new), example.label))
+            text = " ".join(text for text, _ in new)
+            out.append(ClsExample(f"{example.id}#aug{k}", text, example.label, example.text_pair))
     return out
 
 
@@ -326,7 +327,9 @@ def backtranslate(
     forward, backward = (_Translator(folder, device) for folder in model_dirs)
     texts = [example.text for example in examples]
     back = backward(forward(texts, batch_size), batch_size)
-    return [ClsExample(f"{example.id}#bt", text, example.label) for example, text in zip(examples, back)]
+    return [
+        ClsExample(f"{example.id}#bt", text, example.label, example.text_pair) for example, text in zip(examples, back)
+    ]
 
 
 class _Translator:

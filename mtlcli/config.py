@@ -15,11 +15,22 @@ from typing import Any
 import tomllib
 
 from . import tasks as registry
+from .data.hf_data import parse_columns
 from .devices import PRECISIONS
 from .errors import InputError, Problem
 
-# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size and lambda_{task}: (type, default)
-TASK_KEYS = {"train": ("str", ""), "valid": ("str", ""), "train_size": ("int", 0), "lambda": ("float", 1.0)}
+# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size, lambda_{task}, ...: (type, default).
+# For Hugging Face datasets inputs (mtlcli.data.hf_data): the DatasetDict split of each file ("" = train, resp.
+# validation/valid/dev/test) and a column mapping ("words,tags" in the task's column order, or "tokens:words,...").
+TASK_KEYS = {
+    "train": ("str", ""),
+    "valid": ("str", ""),
+    "train_size": ("int", 0),
+    "lambda": ("float", 1.0),
+    "train_split": ("str", ""),
+    "valid_split": ("str", ""),
+    "columns": ("str", ""),
+}
 STEP_MODES = ("sampled", "joint")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
@@ -289,6 +300,10 @@ def validate(config: TrainConfig) -> None:
     for task in registry.names():
         if config.setting(task, "valid") and not config.setting(task, "train"):
             bad(task_key(task, "valid"), f"given without {task_key(task, 'train')}")
+        try:
+            parse_columns(task, config.setting(task, "columns"))
+        except ValueError as err:
+            bad(task_key(task, "columns"), str(err))
     for key in ("qa_train_articles", "qa_valid_articles"):
         try:
             parse_slice(getattr(config, key))

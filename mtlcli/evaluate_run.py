@@ -105,9 +105,14 @@ def evaluate_model(
     worst: int = 0,
     suite: bool = False,
     skip_bad: bool = False,
+    split: str = "",
+    columns: dict[str, str] | None = None,
     on_event: EventHandler = lambda kind, data: None,
 ) -> EvalReport:
-    """Evaluate `model_dir` on {task: labelled file}; optionally run the validation suite and write `out_dir`."""
+    """Evaluate `model_dir` on {task: labelled file}; optionally run the validation suite and write `out_dir`.
+    Hugging Face datasets inputs: `split` of every DatasetDict (default test, else validation), `columns` a column
+    mapping per task (mtlcli.data.hf_data)."""
+    from .data.hf_data import DatasetOptions, is_dataset
     from .task_data import data_path
 
     files = {task: files[task] for task in tasks.names() if files.get(task)}
@@ -123,7 +128,14 @@ def evaluate_model(
     data = {}
     for task, path in files.items():
         definition = tasks.get(task)
-        result = definition.read(data_path(path), skip_bad=skip_bad)
+        options = DatasetOptions(
+            "test",
+            split if is_dataset(data_path(path)) else "",
+            (columns or {}).get(task, ""),
+            split_option="--split NAME",
+            columns_option=f"--columns {task}=...",
+        )
+        result = definition.read(data_path(path), skip_bad, options)
         if result.skipped:
             report.notes.append(f"{definition.title}: skipped {len(result.skipped)} bad record(s) of {path}")
         definition.check_scorable(path, result.examples)

@@ -20,6 +20,7 @@ STDIN = "<stdin>"
 class TextItem:
     text: str
     id: str | None = None
+    text_pair: str | None = None  # classification of sentence pairs (NLI, paraphrase): the second text
 
 
 @dataclass
@@ -71,15 +72,18 @@ def read_texts(path: str) -> list[TextItem]:
     return [TextItem(line) for line in split_lines(data)]
 
 
-def read_jsonl(path: str, fields: dict[str, bool], skip_bad: bool = False) -> tuple[list[dict], int]:
-    """Records of a JSONL file or stdin: `fields` maps each field to whether it must be non-blank text.
-    An optional "id" (string or number) passes through. Blank lines are skipped. Returns (records, skipped)."""
+def read_jsonl(
+    path: str, fields: dict[str, bool], skip_bad: bool = False, optional: tuple[str, ...] = ()
+) -> tuple[list[dict], int]:
+    """Records of a JSONL file or stdin: `fields` maps each field to whether it must be non-blank text; `optional`
+    fields, when present, must be non-blank text. An optional "id" (string or number) passes through. Blank lines
+    are skipped. Returns (records, skipped)."""
     name, data = read_source(path)
     records, problems = [], []
     for number, line in enumerate(split_lines(data), start=1):
         if not line.strip():
             continue
-        found = _record(line, fields)
+        found = _record(line, fields, optional)
         if isinstance(found, str):
             problems.append(Problem(name, str(number), found))
         else:
@@ -89,7 +93,7 @@ def read_jsonl(path: str, fields: dict[str, bool], skip_bad: bool = False) -> tu
     return records, len(problems)
 
 
-def _record(line: str, fields: dict[str, bool]) -> dict | str:
+def _record(line: str, fields: dict[str, bool], optional: tuple[str, ...]) -> dict | str:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
@@ -97,6 +101,7 @@ def _record(line: str, fields: dict[str, bool]) -> dict | str:
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     record = {}
+    fields = fields | {key: True for key in optional if key in obj}
     for key, required in fields.items():
         if key not in obj:
             return f"'{key}' is missing"
@@ -114,8 +119,9 @@ def _record(line: str, fields: dict[str, bool]) -> dict | str:
 
 
 def read_text_records(path: str, skip_bad: bool = False) -> tuple[list[TextItem], int]:
-    records, skipped = read_jsonl(path, {"text": False}, skip_bad)
-    return [TextItem(r["text"], r.get("id")) for r in records], skipped
+    """{"text", "id"?, "text_pair"?} lines (a text_pair makes a sentence pair, for classification)."""
+    records, skipped = read_jsonl(path, {"text": False}, skip_bad, optional=("text_pair",))
+    return [TextItem(r["text"], r.get("id"), r.get("text_pair")) for r in records], skipped
 
 
 def read_qa_records(path: str, skip_bad: bool = False) -> tuple[list[QaItem], int]:

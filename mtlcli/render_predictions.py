@@ -168,7 +168,7 @@ def cls_pretty(task, items, results, options) -> list:
 
     views = []
     for item, probabilities in zip(items, results):
-        view = Text(item.text + "\n")
+        view = Text(item.text + "\n" + (f"   ↳ {item.text_pair}\n" if item.text_pair is not None else ""))
         for label, p in list(probabilities.items())[: options.get("top_k") or 3]:
             bar = "█" * round(p * 20)
             view.append(f"   {label:<20} {p:6.1%} ", style="bold" if bar and p == max(probabilities.values()) else "")
@@ -178,11 +178,14 @@ def cls_pretty(task, items, results, options) -> list:
 
 
 def cls_table(task, items, results, options) -> list:
-    table = _table(f"{len(items)} texts", ("#", "text", "label", "score", "next"), ("#", "score"))
+    pairs = any(item.text_pair is not None for item in items)
+    texts = ("text", "text pair") if pairs else ("text",)
+    table = _table(f"{len(items)} texts", ("#", *texts, "label", "score", "next"), ("#", "score"))
     for number, (item, probabilities) in enumerate(zip(items, results), start=1):
         ranked = list(probabilities.items())
         runner_up = f"{ranked[1][0]} ({ranked[1][1]:.3f})" if len(ranked) > 1 else ""
-        table.add_row(_number(item, number), item.text, ranked[0][0], f"{ranked[0][1]:.3f}", runner_up)
+        shown = (item.text, item.text_pair or "") if pairs else (item.text,)
+        table.add_row(_number(item, number), *shown, ranked[0][0], f"{ranked[0][1]:.3f}", runner_up)
     return [table]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import tasks
-from .config import TrainConfig
+from .config import TrainConfig, task_key
+from .data.hf_data import DatasetOptions
 from .errors import Problem
 from .features import Features, build_features
 from .tasks import FeatureSettings
@@ -36,9 +37,11 @@ def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
     data = {}
     for name in config.tasks():
         task = tasks.get(name)
-        train = task.read(data_path(config.setting(name, "train")), skip_bad=config.skip_bad)
+        train = task.read(
+            data_path(config.setting(name, "train")), config.skip_bad, dataset_options(config, name, "train")
+        )
         valid_path = data_path(config.setting(name, "valid"))
-        valid = task.read(valid_path, skip_bad=config.skip_bad) if valid_path else None
+        valid = task.read(valid_path, config.skip_bad, dataset_options(config, name, "valid")) if valid_path else None
         train_examples = task.select(train.examples, config, "train")
         valid_examples = task.select(valid.examples, config, "valid") if valid else []
         size = config.setting(name, "train_size")
@@ -48,6 +51,18 @@ def read_task_data(config: TrainConfig) -> dict[str, TaskData]:
         skipped = {"train": train.skipped, "valid": valid.skipped if valid else []}
         data[name] = TaskData(name, train_examples, valid_examples, skipped)
     return data
+
+
+def dataset_options(config: TrainConfig, task: str, role: str) -> DatasetOptions:
+    """The split and columns of a Hugging Face datasets input (train or valid), from the config keys."""
+    split_key, columns_key = task_key(task, f"{role}_split"), task_key(task, "columns")
+    return DatasetOptions(
+        role,
+        config.setting(task, f"{role}_split"),
+        config.setting(task, "columns"),
+        split_option=f"--set {split_key}=NAME",
+        columns_option=f"--set {columns_key}=...",
+    )
 
 
 def augmented(task, examples: list, config: TrainConfig) -> list:

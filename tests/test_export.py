@@ -95,3 +95,28 @@ def test_bad_exports_are_one_line_errors_and_leave_nothing(backbone_dir, tmp_pat
     assert done.exit_code == 0 and "cls: not exported" in done.output
     assert len(json.loads((tmp_path / "out" / "ner" / "config.json").read_text())["label2id"]) == len(LABELS)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ner"]
+
+
+@pytest.mark.parametrize("segments", [True, False])
+def test_hf_export_of_a_pair_classifier_gives_what_mtl_predicts(segments, backbone_dir, tmp_path):
+    """Sentence pairs through the export's pipeline (the tokenizer's pair encoding, its segment ids included) get
+    the probabilities mtl's predictor gives the same pairs, whether or not mtl trained with segment ids (the test
+    tokenizer is BERT's: it gives segment ids, which only BERT's architecture takes)."""
+    from transformers import pipeline
+
+    from mtlcli.inference.predictor import Predictor
+
+    tiny_model_dir("bert", backbone_dir, tmp_path / "model", tasks=("cls",), segments=segments)
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "model"), "--task", "cls", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    texts = ["Apple was founded by Steve Jobs.", "Paris is in France", "The dog jumps."]
+    pairs = ["Who founded Apple?", "Paris is the capital of France and a city", "The quick brown fox"]
+    ours = Predictor(tmp_path / "model", device="cpu", precision="fp32").cls(texts, pairs)
+    classifier = pipeline("text-classification", model=str(tmp_path / "out"), top_k=None, device="cpu")
+    theirs = classifier([{"text": t, "text_pair": p} for t, p in zip(texts, pairs)])
+    for mine, hf in zip(ours, theirs):
+        assert {row["label"]: pytest.approx(mine[row["label"]], abs=1e-5) for row in hf} == {
+            row["label"]: row["score"] for row in hf
+        }
+    singles = Predictor(tmp_path / "model", device="cpu", precision="fp32").cls(texts)
+    assert any(abs(singles[i]["a"] - ours[i]["a"]) > 1e-6 for i in range(len(texts)))  # the second text counts

@@ -150,7 +150,7 @@ def test_file_level_problems_raise_even_with_skip_bad(tmp_path, content, expecte
 
 def test_missing_file(tmp_path):
     assert "cannot read file" in raises(read_ner, tmp_path / "nope.conll")
-    assert "cannot read file" in raises(read_qa, tmp_path)  # a directory
+    assert "a directory, not a file" in raises(read_qa, tmp_path)  # and not a saved dataset either
 
 
 # ---- NER: JSONL ----------------------------------------------------------------------------------
@@ -394,7 +394,7 @@ def test_cls_problems(tmp_path):
 def test_cls_other_column_names_give_a_clear_error(tmp_path):
     message = raises(read_cls, write(tmp_path, "c.csv", "review,stars\ngreat,5\n"), skip_bad=True)
     assert message.endswith(
-        ":1: missing column text (one of: text, sentence, Text); "
+        ":1: missing column text (one of: text, sentence, sentence1, premise, question1, Text); "
         "label (one of: label, category, intent, Label); found columns: review, stars"
     )
     assert "found columns: none" in raises(read_cls, write(tmp_path, "e.csv", '""\n'))

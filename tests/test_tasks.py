@@ -44,7 +44,7 @@ class TextScore(Task):
     output_names = ("value",)
 
     @staticmethod
-    def read(path, skip_bad=False):
+    def read(path, skip_bad=False, options=None):
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
         return ReadResult([ScoredText(str(i), row["text"], float(row["score"])) for i, row in enumerate(rows)], [])

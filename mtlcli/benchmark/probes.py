@@ -129,7 +129,7 @@ def measure_training(run, task: str, counts_: dict, name: str, on_event: EventHa
 RAW_INPUTS = {
     "ner": lambda ex: TextItem(" ".join(ex.tokens), ex.id),
     "qa": lambda ex: QaItem(ex.question, ex.context, ex.id),
-    "cls": lambda ex: TextItem(ex.text, ex.id),
+    "cls": lambda ex: TextItem(ex.text, ex.id, ex.text_pair),
 }
 
 

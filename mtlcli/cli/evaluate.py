@@ -34,6 +34,8 @@ Examples:
   mtl evaluate runs/demo/last --suite          # the built-in 5 NER + 5 QA validation cases
 
   mtl evaluate runs/demo/last --qa dev.json --json | jq .qa.f1
+
+  mtl evaluate runs/demo/last --ner conll2003_dataset/ --split validation    # a save_to_disk DatasetDict
 """
 
 STATUS_SYMBOLS = {"pass": "✅", "partial": "⚠️ ", "fail": "❌"}
@@ -62,13 +64,26 @@ def evaluate_command(
     n_best: Annotated[int, typer.Option(help="QA: start/end candidates searched per window.")] = 20,
     max_answer_length: MaxAnswerLengthOption = None,
     skip_bad: SkipBadOption = False,
+    split: Annotated[
+        str, typer.Option(help="Datasets inputs: the DatasetDict split to score (default: test, else validation).")
+    ] = "",
+    columns: Annotated[
+        list[str],
+        typer.Option(
+            "--columns", metavar="TASK=MAP", help="Datasets inputs: column names, e.g. ner=words,tags (repeatable)."
+        ),
+    ] = [],
 ) -> None:
     """Score a model with the standard metrics (seqeval, official SQuAD v1.1 EM/F1, sklearn)."""
+    from .. import tasks
     from ..errors import InputError
     from ..evaluate_run import check_request, evaluate_model
 
     if show_errors < 0:
         raise InputError("--show-errors must be 0 or more")
+    mappings = dict(mapping.partition("=")[::2] for mapping in columns)
+    if any(not names or task not in tasks.names() for task, names in mappings.items()):
+        raise InputError(f"--columns takes TASK=NAMES with TASK one of {', '.join(tasks.names())}, e.g. ner=words,tags")
     files = {task: path for task, path in (("ner", ner), ("qa", qa), ("cls", cls)) if path}  # options per task
     check_request(model_dir, files, suite)  # before torch loads: a wrong task answers at once
 
@@ -100,6 +115,8 @@ def evaluate_command(
             worst=show_errors,
             suite=suite,
             skip_bad=skip_bad,
+            split=split,
+            columns=mappings,
             on_event=on_event,
         )
 
@@ -228,6 +245,8 @@ def render_errors(task: str, rows: list[dict]) -> None:
             )
         elif "text" in row:  # classification and other tasks over one text: gold, prediction, its probability
             console.print(f"[bold]{escape(row['id'])}[/]: {escape(row['text'][:200])}", highlight=False)
+            if "text_pair" in row:
+                console.print(f"  ↳ {escape(row['text_pair'][:200])}", highlight=False)
             console.print(
                 f"  gold [green]{escape(str(row['gold']))}[/]  pred [red]{escape(str(row['pred']))}[/] "
                 f"(p={row.get('probability', 0.0):.2f})",

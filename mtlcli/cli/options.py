@@ -28,10 +28,11 @@ BatchSizeOption = Annotated[int | None, typer.Option(help="Examples per training
 TrainDeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 
 # ------------------------------------------------------------------------ data files
-# the formats each reader takes (mtlcli.data.readers)
-NER_FILES = "CoNLL columns or JSONL"
-QA_FILES = "SQuAD v1.1 JSON, CSV, TSV or JSONL"
-CLS_FILES = "CSV, TSV or JSONL"
+# the formats each reader takes (mtlcli.data.readers; mtlcli.data.hf_data for Hugging Face datasets)
+DATASETS = "a save_to_disk directory, .parquet or .arrow"
+NER_FILES = f"CoNLL columns, JSONL, or {DATASETS}"
+QA_FILES = f"SQuAD v1.1 JSON, CSV, TSV, JSONL, or {DATASETS}"
+CLS_FILES = f"CSV, TSV, JSONL (text or text pairs), or {DATASETS}"
 
 NerTrainOption = Annotated[str | None, typer.Option(help=f"NER training data: {NER_FILES}.")]
 NerValidOption = Annotated[str | None, typer.Option(help=f"NER validation data: {NER_FILES}.")]
@@ -108,7 +109,8 @@ TextFileOption = Annotated[
     typer.Option("--file", "-f", help="Read texts from this file, one per line ('-': stdin).", show_default=False),
 ]
 InputFormatOption = Annotated[
-    InputFormat, typer.Option(help='text: one text per line; jsonl: {"text", "id"?} objects.')
+    InputFormat,
+    typer.Option(help='text: one text per line; jsonl: {"text", "id"?} objects (predict-cls: "text_pair"? too).'),
 ]
 QuantizeOption = Annotated[
     bool,

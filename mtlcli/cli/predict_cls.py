@@ -33,7 +33,10 @@ mtl predict-cls runs/intents/last "I lost my card" "How do I top up?"
 
 mtl predict-cls runs/intents/last --file messages.txt --top-k 3 > labels.jsonl
 
-Output per text: {"text", "label", "score", "probabilities": {label: p, ...}} (most likely first).
+mtl predict-cls runs/nli/last --input-format jsonl --file pairs.jsonl   # lines {"text", "text_pair"}
+
+Output per text: {"text", "label", "score", "probabilities": {label: p, ...}} (most likely first), with
+"text_pair" for a pair.
 """
 
 

@@ -16,7 +16,7 @@ _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _WHITESPACE = " \t\r\f\v"  # a line holding only these separates sentences (WNUT-17 uses a lone tab)
 _TAG = re.compile(r"O|[BI]-.+")  # IOB1 or IOB2; IOBES and other schemes are rejected, not guessed at
 
-JSONL_COLUMNS = {"tokens": ("tokens",), "tags": ("tags", "ner_tags")}
+JSONL_COLUMNS = {"tokens": ("tokens",), "tags": ("tags", "ner_tags")}  # also the Hub datasets' names
 JSONL_REQUIRED = ("tokens", "tags")
 
 
@@ -79,7 +79,7 @@ def ner_from_records(
     examples = []
     for line, fields in records:
         tokens, tags = fields["tokens"], fields["tags"]
-        what = _record_problem(tokens, tags)
+        what = record_problem(tokens, tags)
         if what:
             problems.append(Problem(file, str(line), what))
             continue
@@ -87,7 +87,7 @@ def ner_from_records(
     return examples
 
 
-def _record_problem(tokens: Any, tags: Any) -> str:
+def record_problem(tokens: Any, tags: Any) -> str:
     """What is wrong with one JSONL sentence, or "" if nothing."""
     if not isinstance(tokens, list) or not all(isinstance(token, str) and token for token in tokens):
         return "tokens must be a list of non-empty strings"

@@ -32,3 +32,4 @@ class ClsExample:
     id: str
     text: str
     label: str
+    text_pair: str | None = None  # the second text of a sentence pair (NLI, paraphrase), encoded as a pair

@@ -1,8 +1,9 @@
 """Read NER, QA and classification files into examples, reporting every problem by file and line.
 
 This module does what all formats share: loading and decoding the file, turning CSV/TSV rows and JSONL
-lines into records keyed by canonical column names, choosing the format by extension, and deciding
-whether problems raise or are skipped. The format modules (conll, squad, classification) only check records.
+lines into records keyed by canonical column names, choosing the format by extension (a directory, .parquet
+or .arrow: Hugging Face datasets, mtlcli.data.hf_data), and deciding whether problems raise or are skipped.
+The format modules (conll, squad, classification) only check records.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from mtlcli.data import classification, conll, squad
+from mtlcli.data import classification, conll, hf_data, squad
+from mtlcli.data.columns import Columns, match_columns, missing_columns
 from mtlcli.data.examples import ClsExample, NerExample, QaExample
+from mtlcli.data.hf_data import PLAIN, DatasetOptions
 from mtlcli.errors import InputError, Problem
 
 T = TypeVar("T")
 Record = tuple[int, dict[str, Any]]  # (line the record starts on, values by canonical column name)
-Columns = dict[str, tuple[str, ...]]  # canonical column name -> accepted names in the file, preferred first
 
 
 @dataclass
@@ -32,9 +34,11 @@ class ReadResult(Generic[T]):
     skipped: list[Problem]  # problems of records dropped because skip_bad=True
 
 
-def read_ner(path: str | Path, skip_bad: bool = False) -> ReadResult[NerExample]:
-    """CoNLL column files (token first, tag last), or .jsonl/.json with {"tokens", "tags"} per line."""
-    file, text = _load(path)
+def read_ner(path: str | Path, skip_bad: bool = False, options: DatasetOptions = PLAIN) -> ReadResult[NerExample]:
+    """CoNLL column files (token first, tag last), .jsonl/.json with {"tokens", "tags"} per line, or datasets."""
+    if hf_data.is_dataset(path):
+        return _finish(*hf_data.read("ner", path, options), skip_bad)
+    file, text = _load(path, options)
     problems: list[Problem] = []
     if _extension(path) in (".jsonl", ".json"):
         records = _jsonl_records(text, file, conll.JSONL_COLUMNS, conll.JSONL_REQUIRED, problems)
@@ -44,9 +48,11 @@ def read_ner(path: str | Path, skip_bad: bool = False) -> ReadResult[NerExample]
     return _finish(file, examples, problems, skip_bad)
 
 
-def read_qa(path: str | Path, skip_bad: bool = False) -> ReadResult[QaExample]:
-    """SQuAD v1.1 JSON (optionally gzipped), or CSV/TSV/JSONL with context, question and answer columns."""
-    file, text = _load(path)
+def read_qa(path: str | Path, skip_bad: bool = False, options: DatasetOptions = PLAIN) -> ReadResult[QaExample]:
+    """SQuAD v1.1 JSON (optionally gzipped), CSV/TSV/JSONL with context, question and answer columns, or datasets."""
+    if hf_data.is_dataset(path):
+        return _finish(*hf_data.read("qa", path, options), skip_bad)
+    file, text = _load(path, options)
     problems: list[Problem] = []
     if _extension(path) in (".csv", ".tsv", ".jsonl"):
         records = _records(path, text, file, squad.COLUMNS, squad.REQUIRED, problems)
@@ -56,9 +62,11 @@ def read_qa(path: str | Path, skip_bad: bool = False) -> ReadResult[QaExample]:
     return _finish(file, examples, problems, skip_bad)
 
 
-def read_cls(path: str | Path, skip_bad: bool = False) -> ReadResult[ClsExample]:
-    """CSV/TSV or JSONL with a text and a label column."""
-    file, text = _load(path)
+def read_cls(path: str | Path, skip_bad: bool = False, options: DatasetOptions = PLAIN) -> ReadResult[ClsExample]:
+    """CSV/TSV or JSONL with a text (and optionally a text_pair) and a label column, or datasets."""
+    if hf_data.is_dataset(path):
+        return _finish(*hf_data.read("cls", path, options), skip_bad)
+    file, text = _load(path, options)
     problems: list[Problem] = []
     records = _records(path, text, file, classification.COLUMNS, classification.REQUIRED, problems)
     examples = classification.cls_from_records(records, file, problems)
@@ -80,13 +88,15 @@ def _extension(path: str | Path) -> str:
     return Path(name).suffix
 
 
-def _load(path: str | Path) -> tuple[str, str]:
+def _load(path: str | Path, options: DatasetOptions) -> tuple[str, str]:
     """Return (str(path), decoded text); anything that makes the whole file unreadable raises InputError."""
     file = str(path)
 
     def fail(what: str, where: str = "") -> InputError:
         return InputError(Problem(file, where, what))
 
+    if options.split:  # a column mapping is for datasets inputs too, but may be meant for the task's other file
+        raise fail(f"only a Hugging Face DatasetDict has splits: drop {options.split_option}")
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -136,28 +146,6 @@ def _records(
     return _table_records(text, file, "\t" if extension == ".tsv" else ",", columns, required, problems)
 
 
-def _match_columns(found: list[str], columns: Columns) -> dict[str, str]:
-    """Map each canonical column to the first accepted name present in `found`."""
-    matched = {}
-    for canonical, names in columns.items():
-        name = next((name for name in names if name in found), None)
-        if name is not None:
-            matched[canonical] = name
-    return matched
-
-
-def _missing_columns(
-    matched: dict[str, str], columns: Columns, required: tuple[str, ...], found: list[str], noun: str
-) -> str:
-    """A message naming the missing required columns and the ones found, or "" when none is missing."""
-    missing = [
-        f"{canonical} (one of: {', '.join(columns[canonical])})" for canonical in required if canonical not in matched
-    ]
-    if not missing:
-        return ""
-    return f"missing {noun} {'; '.join(missing)}; found {noun}s: {', '.join(found) or 'none'}"
-
-
 def _table_records(
     text: str, file: str, delimiter: str, columns: Columns, required: tuple[str, ...], problems: list[Problem]
 ) -> Iterator[Record]:
@@ -165,8 +153,8 @@ def _table_records(
     rows = _csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), file)
     header_line, header = next(rows, (1, []))
     header = [name.strip() for name in header]
-    matched = _match_columns(header, columns)
-    missing = _missing_columns(matched, columns, required, header, "column")
+    matched = match_columns(header, columns)
+    missing = missing_columns(matched, columns, required, header, "column")
     if missing:
         raise InputError(Problem(file, str(header_line), missing))
     index = {canonical: header.index(name) for canonical, name in matched.items()}
@@ -218,8 +206,8 @@ def _jsonl_records(
             problems.append(Problem(file, str(number), "expected a JSON object {...} on each line"))
             continue
         keys = list(value)
-        matched = _match_columns(keys, columns)
-        missing = _missing_columns(matched, columns, required, keys, "key")
+        matched = match_columns(keys, columns)
+        missing = missing_columns(matched, columns, required, keys, "key")
         if missing and first:
             raise InputError(Problem(file, str(number), missing))
         first = False

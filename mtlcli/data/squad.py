@@ -198,3 +198,16 @@ def _get(record: Any, key: str, kind: type | tuple[type, ...]) -> Any:
         expected = " or ".join(dict.fromkeys(_JSON_TYPES[k] for k in kinds))
         raise _Bad(f"'{key}' must be {expected}, found {_JSON_TYPES.get(type(value), 'a value')}")
     return value
+
+
+def question_from_fields(fields: dict[str, Any], where: str, first_seen: dict[str, str]) -> QaExample | str:
+    """A question given as SQuAD's fields (id, title, question, context, answers [{text, answer_start}]), as a
+    Hugging Face datasets row holds them (mtlcli.data.hf_data): the example, or what is wrong with it, checked
+    as a question of a SQuAD JSON file."""
+    try:
+        question_id = _id(fields)
+        _check_new_id(question_id, where, first_seen)
+        title = fields.get("title")
+        return _squad_question(fields, question_id, _text(fields, "context"), title if isinstance(title, str) else "")
+    except _Bad as bad:
+        return f"{bad.path.lstrip('.')}: {bad}" if bad.path else str(bad)

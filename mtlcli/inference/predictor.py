@@ -36,6 +36,15 @@ def quantize_int8(model):
     return model
 
 
+def text_items(texts: list[str], text_pairs: list[str] | None = None) -> list[TextItem]:
+    """TextItems of texts, or of sentence pairs when `text_pairs` gives each text its second text."""
+    if text_pairs is None:
+        return [TextItem(text) for text in texts]
+    if len(text_pairs) != len(texts):
+        raise InputError(f"{len(texts)} texts but {len(text_pairs)} text pairs: give one pair text per text")
+    return [TextItem(text, text_pair=pair) for text, pair in zip(texts, text_pairs)]
+
+
 def missing_task_message(task: str, have: list[str]) -> str:
     names = ", ".join(tasks.get(t).title for t in have) or "none"
     return f"this model has no {tasks.get(task).title} head (its tasks: {names})"
@@ -124,6 +133,6 @@ class Predictor:
         items = [QaItem(q, c) for q, c in zip(questions, contexts)]
         return self.predict("qa", items, n_best=n_best, max_answer_length=max_answer_length)
 
-    def cls(self, texts: list[str]) -> list[dict[str, float]]:
-        """Probability of every label per text, most likely first."""
-        return self.predict("cls", [TextItem(t) for t in texts])
+    def cls(self, texts: list[str], text_pairs: list[str] | None = None) -> list[dict[str, float]]:
+        """Probability of every label per text (or per pair texts[i], text_pairs[i]), most likely first."""
+        return self.predict("cls", text_items(texts, text_pairs))

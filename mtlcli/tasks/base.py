@@ -65,11 +65,12 @@ class Task:
 
     reader = ""  # the function of mtlcli.data.readers that reads the task's files
 
-    def read(self, path, skip_bad: bool = False):
-        """A labelled file -> data.readers.ReadResult (examples, and the problems of skipped records)."""
+    def read(self, path, skip_bad: bool = False, options=None):
+        """A labelled file or datasets input -> data.readers.ReadResult (examples, and the problems of skipped
+        records); `options`: the split and columns of a datasets input (data.hf_data.DatasetOptions)."""
         from ..data import readers
 
-        return getattr(readers, self.reader)(path, skip_bad=skip_bad)
+        return getattr(readers, self.reader)(path, skip_bad=skip_bad, options=options or readers.PLAIN)
 
     def metric(self, key: str) -> Metric:
         return next(m for m in self.metrics if m.key == key)

@@ -1,4 +1,4 @@
-"""Text classification: one label per text, from the first token's representation."""
+"""Text classification: one label per text or text pair (NLI, paraphrase), from the first token's representation."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class ClsTask(Task):
         return augment_cls(examples, settings, synonyms)
 
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
-        return text_features(examples, tokenizer, {label: i for i, label in enumerate(labels)}, settings.max_length)
+        label_ids = {label: i for i, label in enumerate(labels)}
+        return text_features(examples, tokenizer, label_ids, settings.max_length, settings.segment_ids)
 
     def describe(self, examples, features, split):
         return {"labels": len({ex.label for ex in examples})}
@@ -92,9 +93,11 @@ class ClsTask(Task):
 
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["id", "text", "gold", "pred", "probability"])
+        pairs = any(ex.text_pair is not None for ex in examples)
+        writer.writerow(["id", "text", *(["text_pair"] if pairs else []), "gold", "pred", "probability"])
         for ex, pred, row in zip(examples, evaluation.predictions, evaluation.detail):
-            writer.writerow([ex.id, ex.text, ex.label, pred, f"{max(row):.6f}"])
+            texts = [ex.text, ex.text_pair or ""] if pairs else [ex.text]
+            writer.writerow([ex.id, *texts, ex.label, pred, f"{max(row):.6f}"])
         return buffer.getvalue()
 
     def worst(self, examples, evaluation, limit):
@@ -106,37 +109,55 @@ class ClsTask(Task):
                 rows.append(
                     (
                         (-confidence, i),
-                        {"id": ex.id, "text": ex.text, "gold": ex.label, "pred": pred, "probability": confidence},
+                        {"id": ex.id} | texts_of(ex) | {"gold": ex.label, "pred": pred, "probability": confidence},
                     )
                 )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
     def predict(self, model, tokenizer, inputs, batch_size, device, autocast):
-        """Probability of every label per TextItem, most likely first."""
+        """Probability of every label per TextItem (a text, or a pair with its text_pair), most likely first."""
         from ..data.examples import ClsExample
 
-        examples = [ClsExample(str(i), item.text, "") for i, item in enumerate(inputs)]
-        probabilities = decode(
-            model, text_features(examples, tokenizer, {}, model.spec.max_length), batch_size, device, autocast
-        )
+        examples = [ClsExample(str(i), item.text, "", item.text_pair) for i, item in enumerate(inputs)]
+        features = text_features(examples, tokenizer, {}, model.spec.max_length, model.spec.segment_ids)
+        probabilities = decode(model, features, batch_size, device, autocast)
         names = model.spec.labels_of(self.name)
         return [dict(sorted(zip(names, map(float, row)), key=lambda kv: -kv[1])) for row in probabilities]
 
     def record(self, item, result, top_k=0, **options):
         label, score = next(iter(result.items()))
         kept = list(result.items())[: top_k or None]
-        return {"text": item.text, "label": label, "score": r4(score), "probabilities": {k: r4(v) for k, v in kept}}
+        return texts_of(item) | {"label": label, "score": r4(score), "probabilities": {k: r4(v) for k, v in kept}}
 
 
-def text_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
-    if not examples:
-        return Features()
-    encoded = tokenizer([ex.text for ex in examples], truncation=True, max_length=max_length)
-    return Features(
-        input_ids=encoded["input_ids"],
-        example=list(range(len(examples))),
-        label=[label_ids.get(ex.label, IGNORE) for ex in examples],
-    )
+def texts_of(item) -> dict[str, str]:
+    """{"text"} of an example or input item, with "text_pair" for a pair."""
+    return {"text": item.text} | ({"text_pair": item.text_pair} if item.text_pair is not None else {})
+
+
+def text_features(
+    examples: list, tokenizer, label_ids: dict[str, int], max_length: int, segment_ids: bool = False
+) -> Features:
+    """Token ids of each text, or of each pair as the tokenizer encodes one ([CLS] text [SEP] pair [SEP], the
+    longer text truncated first, as run_glue.py); with `segment_ids`, pairs keep the tokenizer's token_type_ids."""
+    features = Features(example=list(range(len(examples))), label=[label_ids.get(ex.label, IGNORE) for ex in examples])
+    features.input_ids = [[] for _ in examples]
+    segments = [[] for _ in examples]
+    singles = [i for i, ex in enumerate(examples) if ex.text_pair is None]
+    pairs = [i for i, ex in enumerate(examples) if ex.text_pair is not None]
+    for rows, texts in (
+        (singles, ([examples[i].text for i in singles],)),
+        (pairs, ([examples[i].text for i in pairs], [examples[i].text_pair for i in pairs])),
+    ):
+        if not rows:
+            continue
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+        for k, row in enumerate(rows):
+            features.input_ids[row] = ids = encoded["input_ids"][k]
+            segments[row] = encoded["token_type_ids"][k] if "token_type_ids" in encoded else [0] * len(ids)
+    if segment_ids and pairs:
+        features.token_type_ids = segments
+    return features
 
 
 def decode(model, features: Features, batch_size: int, device, autocast):
