@@ -78,6 +78,14 @@ def test_cls_results_are_the_offline_jsonl_lines(client, tagging_model_dir):
     assert set(results[0]["probabilities"]) == {"a", "b"}
 
 
+def test_cls_takes_sentence_pairs_as_predict_cls_does(client, tagging_model_dir):
+    pairs = ["Paris is in France", "Obama was born in Hawaii", "The dog jumps"]
+    results = client.post("/cls", json={"texts": TEXTS, "text_pairs": pairs}).json()["results"]
+    stdin = "".join(json.dumps({"text": t, "text_pair": p}) + "\n" for t, p in zip(TEXTS, pairs))
+    assert results == offline(tagging_model_dir, "predict-cls", "--input-format", "jsonl", stdin=stdin)
+    assert results[1]["text_pair"] == pairs[1]
+
+
 BAD_REQUESTS = [
     # (what, route, body bytes or JSON, headers, status, words the error must name)
     ("malformed JSON", "/ner", b'{"texts": [', None, 400, "not valid JSON"),
@@ -89,6 +97,15 @@ BAD_REQUESTS = [
     ("text not a string", "/ner", {"texts": ["Paris", 3]}, None, 422, "texts[1]: Input should be a valid string"),
     ("empty list", "/ner", {"texts": []}, None, 422, "texts: List should have at least 1 item"),
     ("empty text", "/ner", {"texts": ["Paris", ""]}, None, 422, "texts[1]: is empty"),
+    ("pairs not one per text", "/cls", {"texts": TEXTS, "text_pairs": ["x"]}, None, 422, "1 pair texts for 3 texts"),
+    (
+        "pair text too long",
+        "/cls",
+        {"texts": ["a"], "text_pairs": ["b" * 301]},
+        None,
+        422,
+        "text_pairs[0]: 301 characters",
+    ),
     ("blank text", "/cls", {"texts": [" \n "]}, None, 422, "texts[0]: is empty"),
     ("unknown field", "/ner", {"texts": ["Paris"], "lang": "en"}, None, 422, "lang: Extra inputs are not permitted"),
     ("too many inputs", "/ner", {"texts": ["Paris"] * 9}, None, 413, "texts: 9 inputs, at most 8"),

@@ -24,7 +24,7 @@ curl -s localhost:8000/ner -H 'Content-Type: application/json' -d '{"texts": ["A
 mtl serve exports/demo-onnx --host 0.0.0.0 --port 8080 --max-batch 128
 
 Routes: POST /ner {"texts": [...]}, POST /qa {"questions": [{"id"?, "question", "context"}], "n_best"?,
-"max_answer_length"?}, POST /cls {"texts": [...]} → {"results": [...]}, each result one line of
+"max_answer_length"?}, POST /cls {"texts": [...], "text_pairs"?: [...]} → {"results": [...]}, each result one line of
 `mtl predict-* --format jsonl`; GET /health, /info, /metrics (Prometheus), /docs.
 """
 

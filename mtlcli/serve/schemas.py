@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 
 def _non_blank(value: str) -> str:
@@ -30,6 +30,27 @@ class TextsRequest(Strict):
     )
     inputs_field: ClassVar[str] = "texts"  # the list of inputs, which the service's limits count and measure
     texts: list[Text] = Field(min_length=1, description="The texts, each as it is (offsets index it).")
+
+
+class TextsOrPairsRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"texts": ["I still have not received my new card."]},
+                {"texts": ["A man is playing a guitar."], "text_pairs": ["Someone plays music."]},
+            ]
+        },
+    )
+    text_pairs: list[Text] | None = Field(
+        None, description="Sentence pairs (NLI, paraphrase): the second text of each text, as many as texts."
+    )
+
+    @model_validator(mode="after")
+    def _one_pair_per_text(self):
+        if self.text_pairs is not None and len(self.text_pairs) != len(self.texts):
+            raise ValueError(f"text_pairs: {len(self.text_pairs)} pair texts for {len(self.texts)} texts")
+        return self
 
 
 class Question(Strict):

@@ -106,18 +106,20 @@ class Service:
         return {"results": records}
 
     def check_limits(self, body) -> None:
-        """Inputs per request and characters per text: 413/422 naming the field."""
+        """Inputs per request and characters per text (in every list of the body): 413/422 naming the field."""
         name = body.inputs_field
-        inputs = getattr(body, name)
-        limit = self.settings.max_inputs
-        if len(inputs) > limit:
-            raise RequestError(413, f"{name}: {len(inputs)} inputs, at most {limit} per request")
+        count, limit = len(getattr(body, name)), self.settings.max_inputs
+        if count > limit:
+            raise RequestError(413, f"{name}: {count} inputs, at most {limit} per request")
         limit = self.settings.max_chars
-        for i, value in enumerate(inputs):
-            fields = [("", value)] if isinstance(value, str) else [(f".{k}", v) for k, v in value if isinstance(v, str)]
-            for suffix, text in fields:
-                if len(text) > limit:
-                    raise RequestError(422, f"{name}[{i}]{suffix}: {len(text)} characters, at most {limit}")
+        for name, values in body:
+            for i, value in enumerate(values if isinstance(values, list) else ()):
+                fields = (
+                    [("", value)] if isinstance(value, str) else [(f".{k}", v) for k, v in value if isinstance(v, str)]
+                )
+                for suffix, text in fields:
+                    if len(text) > limit:
+                        raise RequestError(422, f"{name}[{i}]{suffix}: {len(text)} characters, at most {limit}")
 
     def tokens(self, items: list) -> int:
         """The tokens of the items' texts, which the batch's token budget counts."""

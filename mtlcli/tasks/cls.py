@@ -129,6 +129,16 @@ class ClsTask(Task):
         kept = list(result.items())[: top_k or None]
         return texts_of(item) | {"label": label, "score": r4(score), "probabilities": {k: r4(v) for k, v in kept}}
 
+    def request_model(self):
+        from ..serve.schemas import TextsOrPairsRequest
+
+        return TextsOrPairsRequest
+
+    def request_inputs(self, body):
+        from ..inference.predictor import text_items
+
+        return text_items(body.texts, body.text_pairs), {}, {}
+
 
 def texts_of(item) -> dict[str, str]:
     """{"text"} of an example or input item, with "text_pair" for a pair."""
