@@ -7,7 +7,8 @@ Texts: CoNLL-2003 test sentences as raw text (tokens joined by spaces), one sent
      sentence per request, bounded by a request count and a time limit: throughput, p50/p95/p99 latency, errors.
   3. the acceptance run: 64 clients, --requests requests (default 10,000), every result compared with offline.
 The clients are aiohttp coroutines in this process, on the same 2 cores as the server, so the ratio is a
-lower bound of what a server on its own machine does.
+lower bound of what a server on its own machine does. Each phase records the 1-minute load average after it:
+other work on the machine shows there.
 
     python benchmarks/serve_load.py --model runs/demo/last --conll ../shared/data/conll2003/test.txt
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -57,6 +59,7 @@ def offline(model: str, texts: list[str], workdir: Path) -> tuple[list[dict], di
     one, _ = run(texts[:1])
     everything, records = run(texts)
     return records, {
+        "load_average_after": round(os.getloadavg()[0], 2),
         "texts": len(texts),
         "seconds": round(everything, 2),
         "startup_seconds": round(one, 2),
@@ -118,6 +121,7 @@ async def load(session, url: str, texts: list[str], clients: int, requests: int,
     elapsed = time.perf_counter() - started
     p50, p95, p99 = (np.percentile(latencies, q) * 1000 for q in (50, 95, 99)) if latencies else (0, 0, 0)
     return {
+        "load_average_after": round(os.getloadavg()[0], 2),
         "clients": clients,
         "requests": len(latencies) + len(errors),
         "errors": len(errors),
