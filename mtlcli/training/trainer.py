@@ -105,7 +105,7 @@ class Run:
         self.tokenizer = load_tokenizer(config.backbone)
         backbone_config = load_backbone_config(config.backbone).to_dict()
         labels = featurize(self.data, self.tokenizer, config, uses_segments(config, backbone_config))
-        spec = new_spec(config, backbone_config, labels)
+        spec = new_spec(config, backbone_config, labels, {task: td.train for task, td in self.data.items()})
         on_event(
             "data",
             {
