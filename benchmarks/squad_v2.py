@@ -5,15 +5,17 @@ Half of the questions (seeded) are made unanswerable: each is paired with anothe
 that contains none of its gold answers, and marked `is_impossible` (answers empty), as SQuAD 2.0 marks them.
 Articles 0-4 are held out; the training questions are a random sample of articles 5-47. `mtl evaluate`'s engine
 then scores the model on the held-out file: HasAns EM/F1, NoAns accuracy and the totals at the default null
-threshold (0), and the best threshold found on that same file (the official script's best_f1, optimistic).
+threshold (0), and the best threshold found on that same file (the official script's best_f1, optimistic);
+and once more with the empty answer never chosen (the spans' own quality on the answerable questions).
 
-    python benchmarks/squad_v2.py [--train-questions 2500] [--epochs 2] [--seed 0]
+    python benchmarks/squad_v2.py [--train-questions 2500] [--epochs 2] [--seed 0] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import tempfile
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/squad_v2.json"))
+    parser.add_argument("--keep", help="keep the data files and the trained run in this directory")
     args = parser.parse_args()
 
     from mtlcli.config import resolve
@@ -97,10 +100,12 @@ def main() -> None:
     v2 = unanswerable_version(v1, rng)
     held_out = sample_questions(v2[:HELD_OUT_ARTICLES], args.held_out_questions, rng)
     train_articles = sample_questions(v2[HELD_OUT_ARTICLES:], args.train_questions, rng)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(args.keep or scratch)
+        work.mkdir(parents=True, exist_ok=True)
         files = {}
         for name, articles in (("train", train_articles), ("held_out", held_out)):
-            files[name] = Path(tmp) / f"{name}-v2.json"
+            files[name] = work / f"{name}-v2.json"
             files[name].write_text(json.dumps({"version": "v2.0", "data": articles}), encoding="utf-8")
         config = resolve(
             [],
@@ -113,15 +118,17 @@ def main() -> None:
                 "qa_max_length": 256,
                 "doc_stride": 96,
                 "seed": args.seed,
-                "output_dir": str(Path(tmp) / "run"),
+                "output_dir": str(work / "run"),
             },
         )
         started = time.perf_counter()
         trainer.train(config, overwrite=True)
         train_minutes = (time.perf_counter() - started) / 60
         started = time.perf_counter()
-        report = evaluate_model(Path(tmp) / "run" / "last", {"qa": str(files["held_out"])}, precision="auto")
+        model, held_out_file = work / "run" / "last", str(files["held_out"])
+        report = evaluate_model(model, {"qa": held_out_file}, precision="auto")
         eval_minutes = (time.perf_counter() - started) / 60
+        always = evaluate_model(model, {"qa": held_out_file}, precision="auto", null_threshold=math.inf)
     qa = report.metrics["qa"]
     keys = [
         "exact_match",
@@ -147,6 +154,10 @@ def main() -> None:
         "settings": f"MiniLM, QA only, lr 3e-4, batch 16, QA windows 256 / stride 96 (as the demo), "
         f"{args.epochs} epochs, seed {args.seed}; evaluation precision {report.metrics['precision']}",
         "metrics": {key: round(qa[key], 4) if isinstance(qa[key], float) else qa[key] for key in keys},
+        "never_empty": {  # the best span for every question: how good the spans are, apart from abstaining
+            key: round(always.metrics["qa"][key], 4)
+            for key in ("exact_match", "f1", "has_ans_exact_match", "has_ans_f1")
+        },
         "train_minutes": round(train_minutes, 2),
         "eval_minutes": round(eval_minutes, 2),
     }
