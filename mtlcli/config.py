@@ -35,6 +35,7 @@ STEP_MODES = ("sampled", "joint")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
 EVAL_STRATEGIES = ("epoch", "end")
+TRACKERS = ("tensorboard", "mlflow")  # report_to (mtlcli.training.logs)
 
 
 @dataclass
@@ -100,6 +101,8 @@ class TrainConfig:
     output_dir: str = "runs/mtl"
     cache_dir: str = ".mtl-cache"
     description: str = ""
+    # experiment trackers the step and epoch records also go to: comma list of tensorboard, mlflow; or none
+    report_to: str = "none"
     # the per-task keys, {task: {key: value}} (only those set; see `setting`)
     task_settings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
 
@@ -253,6 +256,9 @@ def validate(config: TrainConfig) -> None:
         bad("eval_strategy", f"must be one of {', '.join(EVAL_STRATEGIES)}, got '{config.eval_strategy}'")
     elif config.eval_strategy == "end" and config.patience:
         bad("patience", "early stopping needs a validation after every epoch: set eval_strategy=epoch")
+    unknown = [name for name in config.report_to.split(",") if name not in (*TRACKERS, "none")]
+    if unknown or (config.report_to != "none" and "none" in config.report_to.split(",")):
+        bad("report_to", f"must be 'none' or a comma list of {', '.join(TRACKERS)}, got '{config.report_to}'")
     if config.dwa_period < 0:
         bad("dwa_period", f"must be 0 (epochs) or a number of steps, got {config.dwa_period}")
     joint_only = [

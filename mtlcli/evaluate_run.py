@@ -3,7 +3,7 @@
     report = evaluate_model("runs/demo/last", {"ner": "valid.conll", "qa": "dev.json"}, out_dir="eval")
     report.metrics["ner"]["f1"], report.metrics["qa"]["exact_match"]
 
-Every number comes from mtlcli.metrics (seqeval, the official SQuAD v1.1 formula, sklearn), on predictions
+Every number comes from mtlcli.metrics (seqeval, the official SQuAD v1.1 / v2.0 formulas, sklearn), on predictions
 made by each task's `evaluate` (mtlcli.tasks) — the same code that validates during training. NER is predicted
 per word (first sub-token), QA by an n-best search of valid spans over every window of the context.
 The prediction files are written so that an independent scorer (conlleval, the official evaluate-v1.1.py)
@@ -102,6 +102,7 @@ def evaluate_model(
     batch_size: int = 32,
     n_best: int = 20,
     max_answer_length: int | None = None,
+    null_threshold: float | None = None,
     worst: int = 0,
     suite: bool = False,
     skip_bad: bool = False,
@@ -165,7 +166,12 @@ def evaluate_model(
         on_event("task", {"task": task, "examples": len(examples)})
         definition = tasks.get(task)
         features = definition.evaluation_features(examples, tokenizer, spec, report.notes)
-        options = {"strict": strict, "n_best": n_best, "max_answer_length": max_answer_length}
+        options = {
+            "strict": strict,
+            "n_best": n_best,
+            "max_answer_length": max_answer_length,
+            "null_threshold": null_threshold,
+        }
         evaluation = definition.evaluate(model, examples, features, batch_size, device, autocast, options)
         evaluations[task] = evaluation
         scores = {"file": files[task], "examples": len(examples)} | definition.settings_record(options, spec)

@@ -2,7 +2,8 @@
 
 Every number is the standard one, computed the way the reference implementation computes it:
   - NER: seqeval (default mode = conlleval semantics; strict = mode='strict', scheme=IOB2);
-  - QA: the official SQuAD v1.1 evaluate-v1.1.py, copied function by function;
+  - QA: the official SQuAD v1.1 evaluate-v1.1.py, copied function by function, and evaluate-v2.0.py for files
+    with unanswerable questions;
   - classification: sklearn.metrics (installed as a dependency of seqeval).
 No torch here, and seqeval/sklearn are imported inside the functions, so importing this module is
 cheap (the CLI imports it to validate options long before it evaluates anything).
@@ -11,6 +12,7 @@ All results are JSON-able: python floats/ints, no numpy scalars, no NaN.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import warnings
@@ -183,6 +185,98 @@ def qa_metrics(predictions: dict[str, str], gold: dict[str, list[str]]) -> dict:
         "f1": 100.0 * f1 / total if total else 0.0,
         "num_questions": total,
         "num_predicted": answered,
+    }
+
+
+# ------------------------------------------------------------------------------------ QA, SQuAD 2.0
+# The official evaluate-v2.0.py: an unanswerable question's only gold answer is "", and F1 against "" is 1 for
+# "" (0 otherwise); the no-answer decision is a threshold on each question's "no-answer probability" (here the
+# null score's margin over the best span, as run_qa.py's null_odds).
+
+
+def _v2_golds(ground_truths: list[str]) -> list[str]:
+    return [g for g in ground_truths if normalize_answer(g)] or [""]
+
+
+def _v2_f1_one(prediction: str, ground_truth: str) -> float:
+    pred_tokens = normalize_answer(prediction).split()
+    gold_tokens = normalize_answer(ground_truth).split()
+    if not pred_tokens or not gold_tokens:
+        return float(pred_tokens == gold_tokens)
+    return _f1_one(prediction, ground_truth)
+
+
+def v2_exact_match(prediction: str, ground_truths: list[str]) -> float:
+    """SQuAD 2.0 exact match; no ground truth (an unanswerable question) means only "" is right."""
+    return float(max(normalize_answer(prediction) == normalize_answer(g) for g in _v2_golds(ground_truths)))
+
+
+def v2_token_f1(prediction: str, ground_truths: list[str]) -> float:
+    return max(_v2_f1_one(prediction, g) for g in _v2_golds(ground_truths))
+
+
+def _best_threshold(
+    predictions: dict[str, str], scores: dict[str, float], null_odds: dict[str, float], has_answer: dict[str, bool]
+) -> tuple[float, float]:
+    """find_best_thresh: start from "" for every question, then answer them in order of growing null odds.
+    Where answering nothing is best the official script says 0.0; here it is a threshold that does that (just
+    below the lowest odds), so that the threshold given back gives the score."""
+    current = best = sum(not has for has in has_answer.values())
+    threshold = math.nextafter(min(null_odds.values()), -math.inf)
+    for qid in sorted(null_odds, key=lambda k: null_odds[k]):
+        if has_answer[qid]:
+            current += scores[qid]
+        elif predictions[qid]:
+            current -= 1
+        if current > best:
+            best, threshold = current, null_odds[qid]
+    return 100.0 * best / len(scores), threshold
+
+
+def qa_v2_metrics(
+    predictions: dict[str, str], gold: dict[str, list[str]], null_odds: dict[str, float], threshold: float | None
+) -> dict:
+    """SQuAD 2.0 EM and F1 (0-100): overall, HasAns and NoAns, at `threshold`, and at the best thresholds.
+
+    `predictions`: the best non-empty answer per gold question id; `null_odds`: how far the question's no-answer
+    score beats that answer's; the answer is "" where null_odds > threshold (None: never). An empty gold list
+    is an unanswerable question."""
+    missing = [qid for qid in gold if qid not in predictions or qid not in null_odds]
+    if missing:
+        raise ValueError(f"no prediction for question {missing[0]} (and {len(missing) - 1} more)")
+    has_answer = {qid: bool(answers) for qid, answers in gold.items()}
+    raw_exact = {qid: v2_exact_match(predictions[qid], answers) for qid, answers in gold.items()}
+    raw_f1 = {qid: v2_token_f1(predictions[qid], answers) for qid, answers in gold.items()}
+
+    def at_threshold(raw: dict[str, float]) -> dict[str, float]:
+        empty = {qid for qid in gold if threshold is not None and null_odds[qid] > threshold}
+        return {qid: float(not has_answer[qid]) if qid in empty else score for qid, score in raw.items()}
+
+    exact, f1 = at_threshold(raw_exact), at_threshold(raw_f1)
+
+    def mean(scores: dict[str, float], ids: list[str]) -> float:
+        return 100.0 * sum(scores[qid] for qid in ids) / len(ids) if ids else 0.0
+
+    ids = list(gold)
+    with_answer = [qid for qid in ids if has_answer[qid]]
+    without = [qid for qid in ids if not has_answer[qid]]
+    best_exact, best_exact_threshold = _best_threshold(predictions, raw_exact, null_odds, has_answer) if ids else (0, 0)
+    best_f1, best_f1_threshold = _best_threshold(predictions, raw_f1, null_odds, has_answer) if ids else (0, 0)
+    return {
+        "exact_match": mean(exact, ids),
+        "f1": mean(f1, ids),
+        "num_questions": len(ids),
+        "num_predicted": len(ids),
+        "has_ans_exact_match": mean(exact, with_answer),
+        "has_ans_f1": mean(f1, with_answer),
+        "has_ans_total": len(with_answer),
+        "no_ans_exact_match": mean(exact, without),
+        "no_ans_f1": mean(f1, without),
+        "no_ans_total": len(without),
+        "best_exact_match": float(best_exact),
+        "best_exact_match_threshold": float(best_exact_threshold),
+        "best_f1": float(best_f1),
+        "best_f1_threshold": float(best_f1_threshold),
     }
 
 

@@ -60,7 +60,7 @@ def metrics_table(heading: str, valid: dict, best: dict | None = None) -> Table:
     table.add_column("best so far", justify="right")
     for name, scores in valid.items():
         task = tasks.get(name)
-        for i, metric in enumerate(task.metrics):
+        for i, metric in enumerate(m for m in task.metrics if m.key in scores):
             best_value = (best or {}).get(name) if metric.key == task.primary_metric else None
             table.add_row(
                 task.title if i == 0 else "",

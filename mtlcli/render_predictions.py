@@ -122,19 +122,22 @@ def answer_view(item, spans, width: int = 80):
     best = spans[0]
     view = Text()
     view.append("Q: ", style="bold").append(item.question.strip() + "\n")
-    if not best.text:
-        view.append("A: ", style="bold").append("(no answer found)\n", style="dim")
-        return view
-    view.append("A: ", style="bold").append(best.text, style="bold green")
-    view.append(f"  (score {best.score:.3f}, characters {best.start}–{best.end})\n", style="dim")
-    context = item.context
-    left, right = max(0, best.start - width), min(len(context), best.end + width)
-    view.append("   " + ("…" if left else "") + context[left : best.start].replace("\n", " "), style="dim")
-    view.append(context[best.start : best.end], style="bold green underline")
-    view.append(context[best.end : right].replace("\n", " ") + ("…" if right < len(context) else ""), style="dim")
-    view.append("\n")
+    if not best.text:  # no valid span, or the no-answer score won (a model trained with unanswerable questions)
+        found = f"(no answer, score {best.score:.3f})" if best.score else "(no answer found)"
+        view.append("A: ", style="bold").append(found + "\n", style="dim")
+    else:
+        view.append("A: ", style="bold").append(best.text, style="bold green")
+        view.append(f"  (score {best.score:.3f}, characters {best.start}–{best.end})\n", style="dim")
+        context = item.context
+        left, right = max(0, best.start - width), min(len(context), best.end + width)
+        view.append("   " + ("…" if left else "") + context[left : best.start].replace("\n", " "), style="dim")
+        view.append(context[best.start : best.end], style="bold green underline")
+        view.append(context[best.end : right].replace("\n", " ") + ("…" if right < len(context) else ""), style="dim")
+        view.append("\n")
     for rank, span in enumerate(spans[1:], start=2):
-        view.append(f"   {rank}. {span.text}  ({span.score:.3f}, {span.start}–{span.end})\n", style="dim")
+        view.append(
+            f"   {rank}. {span.text or '(no answer)'}  ({span.score:.3f}, {span.start}–{span.end})\n", style="dim"
+        )
     return view
 
 

@@ -24,6 +24,8 @@ class ModelSpec:
     qa_max_length: int = 384
     doc_stride: int = 128
     max_answer_length: int = 30
+    # QA trained with unanswerable questions (SQuAD 2.0): the empty answer is a candidate (tasks/qa_spans.py)
+    qa_unanswerable: bool = False
     head_dropout: float = 0.1
     # text pairs carry the tokenizer's segment ids (token_type_ids); False: segment 0 everywhere
     segment_ids: bool = False
@@ -40,10 +42,18 @@ def uses_segments(config, backbone_config: dict) -> bool:
     return config.segment_ids and backbone_config.get("type_vocab_size", 0) > 1
 
 
-def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> ModelSpec:
-    """The spec of a model about to be trained from a TrainConfig on the tasks in `labels`."""
+def new_spec(
+    config, backbone_config: dict, labels: dict[str, list[str]], train: dict[str, list] | None = None
+) -> ModelSpec:
+    """The spec of a model about to be trained from a TrainConfig on the tasks in `labels` (`train`: the training
+    examples per task, for what a task's decoding learns from them)."""
     from . import tasks
 
+    learnt = {
+        key: value
+        for task, examples in (train or {}).items()
+        for key, value in tasks.get(task).trained_settings(examples).items()
+    }
     return ModelSpec(
         backbone=config.backbone,
         backbone_config=backbone_config,
@@ -56,6 +66,7 @@ def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> Mod
         head_dropout=config.head_dropout,
         segment_ids=uses_segments(config, backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
+        **learnt,
     )
 
 

@@ -95,9 +95,8 @@ def ner_file(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def qa_file(tmp_path) -> Path:
-    path = tmp_path / "qa.json"
+def write_qa_file(path: Path) -> Path:
+    """QA_PAIRS as a SQuAD v1.1 file, one article per question."""
     data = [
         {
             "title": f"article {i}",
@@ -112,6 +111,11 @@ def qa_file(tmp_path) -> Path:
     ]
     path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def qa_file(tmp_path) -> Path:
+    return write_qa_file(tmp_path / "qa.json")
 
 
 @pytest.fixture

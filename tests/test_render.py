@@ -88,11 +88,12 @@ def test_entity_colors_are_fixed_for_conll_types_and_stable_for_others():
     )
 
 
-def test_metrics_table_has_one_row_per_registry_metric(toy):
+def test_metrics_table_has_one_row_per_registry_metric_the_scores_hold(toy):
     valid = {"qa": {"exact_match": 75.0, "f1": 80.5}, "toy": {"hits": 0.25, "loss": 1.5}}
     table = metrics_table("after epoch 1", valid, best={"qa": 81.0, "toy": 0.5})
     assert cells(table, 0) == ["QA", "", "toy task", ""]
-    assert cells(table, 1) == [m.label for name in valid for m in tasks.get(name).metrics]
+    assert cells(table, 1) == [m.label for name in valid for m in tasks.get(name).metrics if m.key in valid[name]]
+    assert cells(table, 1)[:2] == ["exact match", "F1"]  # a SQuAD v1.1 file: no HasAns/NoAns rows
     assert cells(table, 2) == ["75.0000", "80.5000", "25.00", "1.5000"]  # fractions as percentages
     assert cells(table, 3) == ["", "81.0000", "50.00", ""]  # the best value beside the primary metric only
 

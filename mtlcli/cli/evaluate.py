@@ -19,6 +19,7 @@ from .options import (
     MaxAnswerLengthOption,
     ModelArgument,
     NerFileOption,
+    NullThresholdOption,
     PrecisionOption,
     QaFileOption,
     SkipBadOption,
@@ -63,6 +64,7 @@ def evaluate_command(
     batch_size: InferenceBatchOption = 32,
     n_best: Annotated[int, typer.Option(help="QA: start/end candidates searched per window.")] = 20,
     max_answer_length: MaxAnswerLengthOption = None,
+    null_threshold: NullThresholdOption = None,
     skip_bad: SkipBadOption = False,
     split: Annotated[
         str, typer.Option(help="Datasets inputs: the DatasetDict split to score (default: test, else validation).")
@@ -74,7 +76,7 @@ def evaluate_command(
         ),
     ] = [],
 ) -> None:
-    """Score a model with the standard metrics (seqeval, official SQuAD v1.1 EM/F1, sklearn)."""
+    """Score a model with the standard metrics (seqeval, official SQuAD v1.1 or v2.0 EM/F1, sklearn)."""
     from .. import tasks
     from ..errors import InputError
     from ..evaluate_run import check_request, evaluate_model
@@ -112,6 +114,7 @@ def evaluate_command(
             batch_size=batch_size,
             n_best=n_best,
             max_answer_length=max_answer_length,
+            null_threshold=null_threshold,
             worst=show_errors,
             suite=suite,
             skip_bad=skip_bad,
@@ -140,6 +143,12 @@ def render_report(report) -> None:
     evaluated = [name for name in tasks.names() if name in metrics]
     if evaluated:
         console.print(summary_table(metrics, evaluated))
+    if "best_f1_threshold" in metrics.get("qa", {}):
+        qa = metrics["qa"]
+        note(
+            f"QA: best null threshold {qa['best_f1_threshold']:.4g} (F1 {qa['best_f1']:.2f}; exact match "
+            f"{qa['best_exact_match']:.2f} at {qa['best_exact_match_threshold']:.4g}): pass it as --null-threshold"
+        )
     for name in evaluated:
         task, scores = tasks.get(name), metrics[name]
         if task.per_label:
@@ -174,7 +183,7 @@ def summary_table(metrics: dict, evaluated: list[str]) -> Table:
         table.add_column(column, justify="right" if column in ("examples", "value (%)") else "left")
     for name in evaluated:
         task, scores = tasks.get(name), metrics[name]
-        for i, metric in enumerate(task.metrics):
+        for i, metric in enumerate(m for m in task.metrics if m.key in scores):
             first = i == 0
             table.add_row(
                 task.title if first else "",
@@ -239,7 +248,7 @@ def render_errors(task: str, rows: list[dict]) -> None:
             console.print(
                 f"[bold]{escape(row['id'])}[/]: {escape(row['question'])}  (F1 {row['f1']:.1f})", highlight=False
             )
-            console.print(f"  gold [green]{escape(' | '.join(row['gold']))}[/]", highlight=False)
+            console.print(f"  gold [green]{escape(' | '.join(row['gold'])) or '(no answer)'}[/]", highlight=False)
             console.print(
                 f"  pred [red]{escape(row['pred']) or '(no answer)'}[/]  (p={row['score']:.2f})", highlight=False
             )

@@ -71,6 +71,15 @@ MaxAnswerLengthOption = Annotated[
         show_default=False,
     ),
 ]
+NullThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        help='QA: answer "" when the no-answer score beats the best span\'s by more than this (logits; default: 0 '
+        "for a model trained with unanswerable questions, never for others). `mtl evaluate` on a file with "
+        "unanswerable questions reports the best one.",
+        show_default=False,
+    ),
+]
 
 # ------------------------------------------------------------------------ every command that runs a model
 Precision = Literal[PRECISIONS]  # the one list of precisions (mtlcli.devices)

@@ -18,6 +18,7 @@ from .options import (
     JsonlFormatOption,
     MaxAnswerLengthOption,
     ModelArgument,
+    NullThresholdOption,
     PrecisionOption,
     QuantizeOption,
     SkipBadOption,
@@ -39,6 +40,8 @@ mtl predict-qa runs/demo/last            # on a terminal: a context, then questi
 
 Output per question: {"id"?, "question", "answer", "start", "end", "score"} with context\\[start:end] == answer,
 and with --n-best K also "n_best": the K best answers. Contexts of any length are read in overlapping windows.
+A model trained with unanswerable questions (SQuAD 2.0) answers "" (start = end = 0) with that answer's score
+when the question's no-answer score wins (see --null-threshold).
 """
 
 
@@ -63,6 +66,7 @@ def predict_qa_command(
     ] = None,
     n_best: Annotated[int, typer.Option("--n-best", min=1, help="Give the K best answers.")] = 1,
     max_answer_length: MaxAnswerLengthOption = None,
+    null_threshold: NullThresholdOption = None,
     fmt: QaFormatOption = "auto",
     as_json: JsonFormatOption = False,
     as_jsonl: JsonlFormatOption = False,
@@ -91,7 +95,7 @@ def predict_qa_command(
         predictor,
         qa_prompts(fixed_context) if items is None else items,
         output,
-        predict={"n_best": n_best, "max_answer_length": max_answer_length},
+        predict={"n_best": n_best, "max_answer_length": max_answer_length, "null_threshold": null_threshold},
         record={"n_best": n_best},
     )
 

@@ -40,6 +40,8 @@ Examples:
   mtl train --preset colab-t4 --set lr=3e-5 --set step_mode=joint --dry-run
 
   mtl train --resume runs/demo                              # continue an interrupted run
+
+  mtl train --preset demo --report-to tensorboard           # then: tensorboard --logdir runs/demo/tb
 """
 
 
@@ -73,6 +75,15 @@ def train_command(
         Optional[str], typer.Option(help="Continue an interrupted run directory from its last checkpoint.")
     ] = None,
     save_every: Annotated[Optional[int], typer.Option(help="Also save a resumable checkpoint every N steps.")] = None,
+    report_to: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--report-to",
+            help="Also log the step and epoch metrics to tensorboard (event files in the run's tb/) and/or mlflow "
+            "(./mlruns, or MLFLOW_TRACKING_URI); repeatable; none: only metrics.jsonl (the default).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved configuration and stop.")] = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -111,6 +122,7 @@ def train_command(
                 output_dir=output_dir,
                 skip_bad=skip_bad,
                 save_every=save_every,
+                report_to=",".join(report_to) if report_to else None,
             ),
         )
     if dry_run:

@@ -25,6 +25,8 @@ class QaExample:
     context: str
     answers: list[Answer] = field(default_factory=list)
     title: str = ""
+    # SQuAD 2.0's is_impossible: the context holds no answer (answers empty), the model should answer ""
+    impossible: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""QA records: official SQuAD v1.1 JSON, and CSV/TSV/JSONL rows with context, question and answer."""
+"""QA records: official SQuAD v1.1/v2.0 JSON, and CSV/TSV/JSONL rows with context, question and answer."""
 
 from __future__ import annotations
 
@@ -66,6 +66,9 @@ def parse_squad(document: Any, file: str, problems: list[Problem]) -> list[QaExa
 
 def _squad_question(qa: dict[str, Any], question_id: str, context: str, title: str) -> QaExample:
     question = _text(qa, "question")
+    # SQuAD 2.0: an unanswerable question (its answers are empty; plausible_answers are not gold)
+    if "is_impossible" in qa and _get(qa, "is_impossible", bool):
+        return QaExample(question_id, question, context, [], title, impossible=True)
     # A question without answers is allowed: it is input for prediction only.
     raw_answers = _get(qa, "answers", list) if "answers" in qa else []
     answers = []

@@ -107,6 +107,10 @@ class Task:
         """How a new model's head is built for this backbone (kept in config.json: spec.heads[task])."""
         return {}
 
+    def trained_settings(self, examples: list) -> dict:
+        """ModelSpec fields a model takes from its training examples (QA: whether it learnt unanswerable questions)."""
+        return {}
+
     def build_head(self, hidden_size: int, labels: list[str], settings: dict):
         """The head module; `settings` from head_settings (empty for models saved without them)."""
         raise NotImplementedError

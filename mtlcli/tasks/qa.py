@@ -1,27 +1,30 @@
-"""Extractive question answering: start/end logits over windows of the context, as run_qa.py."""
+"""Extractive question answering: start/end logits over windows of the context, as run_qa.py; questions
+without an answer (SQuAD 2.0) as its --version_2_with_negative."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..features import Features
 from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
+from .qa_spans import Span, best_answer, decode
 
 # longest question kept, in tokens (as BERT's SQuAD code); longer ones are cut so the context keeps room
 MAX_QUESTION_TOKENS = 64
-
-
-@dataclass
-class Span:
-    text: str
-    start: int  # character offsets into the context
-    end: int
-    score: float  # probability among the n-best candidates
+# run_qa.py's null_score_diff_threshold: "" when the null score beats the best span's at all
+DEFAULT_NULL_THRESHOLD = 0.0
 
 
 class QaTask(Task):
     name, title, short_title = "qa", "QA", "QA"
-    metrics = (Metric("exact_match", "exact match", fraction=False), Metric("f1", "F1", fraction=False))
+    metrics = (
+        Metric("exact_match", "exact match", fraction=False),
+        Metric("f1", "F1", fraction=False),
+        # files with unanswerable questions (SQuAD 2.0) only
+        Metric("has_ans_exact_match", "HasAns exact match", fraction=False),
+        Metric("has_ans_f1", "HasAns F1", fraction=False),
+        Metric("no_ans_exact_match", "NoAns accuracy", fraction=False),
+        Metric("best_exact_match", "best exact match (tuned threshold)", fraction=False),
+        Metric("best_f1", "best F1 (tuned threshold)", fraction=False),
+    )
     primary_metric = "f1"
     headline_metrics = ("exact_match", "f1")
     reader = "read_qa"
@@ -42,14 +45,14 @@ class QaTask(Task):
     def check_scorable(self, path, examples):
         from ..errors import InputError, Problem
 
-        missing = [ex.id for ex in examples if not ex.answers]
+        missing = [ex.id for ex in examples if not ex.answers and not ex.impossible]
         if missing:
             raise InputError(
                 Problem(
                     path,
                     "",
                     f"{len(missing)} question(s) have no gold answer (first: id {missing[0]});"
-                    " evaluation needs at least one answer per question",
+                    " evaluation needs at least one answer per question (or is_impossible: true)",
                 )
             )
 
@@ -64,6 +67,9 @@ class QaTask(Task):
             found = {features.example[i] for i, start in enumerate(features.start_positions) if start > 0}
             row["answers_lost_to_truncation"] = sum(1 for i, ex in enumerate(examples) if ex.answers and i not in found)
         return row
+
+    def trained_settings(self, examples):
+        return {"qa_unanswerable": any(ex.impossible for ex in examples)}
 
     def build_head(self, hidden_size, labels, settings):
         from torch import nn
@@ -95,10 +101,12 @@ class QaTask(Task):
 
     # ----------------------------------------------------------------------------------------- results
     def evaluate(self, model, examples, features, batch_size, device, autocast, options):
-        """The best valid span over all windows, from an n-best search, scored by the official SQuAD formula."""
-        from ..metrics import qa_metrics
+        """The best valid span over all windows, from an n-best search, scored by the official SQuAD formula:
+        v2.0's (HasAns, NoAns, best thresholds) when the file has unanswerable questions, else v1.1's."""
+        from ..metrics import qa_metrics, qa_v2_metrics
 
-        spans = decode(
+        threshold = threshold_in_force(options.get("null_threshold"), model.spec)
+        spans, odds = decode(
             model,
             features,
             [ex.context for ex in examples],
@@ -107,19 +115,24 @@ class QaTask(Task):
             autocast,
             n_best=options.get("n_best", 20),
             max_answer_length=options.get("max_answer_length") or model.spec.max_answer_length,
+            null_threshold=threshold,
         )
         best = [candidates[0] for candidates in spans]
-        scores = qa_metrics(
-            {ex.id: span.text for ex, span in zip(examples, best)},
-            {ex.id: [a.text for a in ex.answers] for ex in examples},
-        )
+        gold = {ex.id: [a.text for a in ex.answers] for ex in examples}
+        if any(ex.impossible for ex in examples):
+            answers = {ex.id: best_answer(candidates) for ex, candidates in zip(examples, spans)}
+            scores = qa_v2_metrics(answers, gold, {ex.id: o for ex, o in zip(examples, odds)}, threshold)
+        else:
+            scores = qa_metrics({ex.id: span.text for ex, span in zip(examples, best)}, gold)
         return TaskEvaluation(self.name, scores, best, spans)
 
     def settings_record(self, options, spec):
-        return {
+        record = {
             "n_best": options.get("n_best", 20),
             "max_answer_length": options.get("max_answer_length") or spec.max_answer_length,
         }
+        threshold = threshold_in_force(options.get("null_threshold"), spec)
+        return record if threshold is None else record | {"null_threshold": threshold}
 
     def prediction_text(self, examples, evaluation):
         """The official SQuAD prediction file: {question id: answer text}."""
@@ -130,14 +143,16 @@ class QaTask(Task):
 
     def worst(self, examples, evaluation, limit):
         """Questions not exactly matched, lowest F1 first."""
-        from ..metrics import exact_match, token_f1
+        from ..metrics import exact_match, token_f1, v2_exact_match, v2_token_f1
 
+        v2 = any(ex.impossible for ex in examples)  # SQuAD 2.0's scoring
+        exact, f1_of = (v2_exact_match, v2_token_f1) if v2 else (exact_match, token_f1)
         rows = []
         for i, (ex, span) in enumerate(zip(examples, evaluation.predictions)):
             golds = [a.text for a in ex.answers]
-            if exact_match(span.text, golds):
+            if exact(span.text, golds):
                 continue
-            f1 = token_f1(span.text, golds)
+            f1 = f1_of(span.text, golds)
             rows.append(
                 (
                     (f1, -span.score, i),
@@ -156,8 +171,21 @@ class QaTask(Task):
             )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
-    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, n_best=1, max_answer_length=None):
-        """The n best answer spans per QaItem (question, context), over every window of the context."""
+    def predict(
+        self,
+        model,
+        tokenizer,
+        inputs,
+        batch_size,
+        device,
+        autocast,
+        n_best=1,
+        max_answer_length=None,
+        null_threshold=None,
+    ):
+        """The n best answer spans per QaItem (question, context), over every window of the context; the empty
+        answer first where the null score beats the best span's by more than `null_threshold` (by default 0 for
+        a model trained with unanswerable questions, never for others)."""
         from ..data.examples import QaExample
         from ..errors import InputError
 
@@ -167,7 +195,7 @@ class QaTask(Task):
         examples = [QaExample(str(i), item.question, item.context) for i, item in enumerate(inputs)]
         spec = model.spec
         features = window_features(examples, tokenizer, spec.qa_max_length, spec.doc_stride, False, spec.segment_ids)
-        spans = decode(
+        spans, _ = decode(
             model,
             features,
             [item.context for item in inputs],
@@ -176,6 +204,7 @@ class QaTask(Task):
             autocast,
             n_best=max(n_best, 20),
             max_answer_length=max_answer_length or spec.max_answer_length,
+            null_threshold=threshold_in_force(null_threshold, spec),
         )
         return [candidates[:n_best] for candidates in spans]
 
@@ -195,6 +224,14 @@ class QaTask(Task):
 
         items = [QaItem(q.question, q.context, None if q.id is None else str(q.id)) for q in body.questions]
         return items, {"n_best": body.n_best, "max_answer_length": body.max_answer_length}, {"n_best": body.n_best}
+
+
+def threshold_in_force(given: float | None, spec) -> float | None:
+    """The null threshold in force: the one given, else the default for a model trained with unanswerable
+    questions; None: every question gets its best span (SQuAD v1.1)."""
+    if given is not None:
+        return given
+    return DEFAULT_NULL_THRESHOLD if getattr(spec, "qa_unanswerable", False) else None
 
 
 def answer_record(span: Span) -> dict:
@@ -261,69 +298,3 @@ def _answer_tokens(example, offsets: list[tuple[int, int] | None]) -> tuple[int,
     while end >= first and offsets[end][0] >= last_char:
         end -= 1
     return start, end
-
-
-def decode(
-    model,
-    features: Features,
-    contexts: list[str],
-    batch_size: int,
-    device,
-    autocast,
-    n_best: int = 20,
-    max_answer_length: int = 30,
-) -> list[list[Span]]:
-    """run_qa.py's post-processing: the n best valid spans over all windows of each example.
-
-    A span's score is start logit + end logit; the same character span seen from two windows keeps its
-    best score; the probabilities are a softmax over the n best."""
-    import numpy as np
-
-    from ..inference.forward import forward_batches, softmax
-
-    found: list[list[np.ndarray]] = [[] for _ in contexts]  # per example: rows of (score, start char, end char)
-    for rows, out, lengths in forward_batches(model, "qa", features, batch_size, device, autocast):
-        for i, row in enumerate(rows):
-            candidates = _window_candidates(
-                out["start_logits"][i, : lengths[i]],
-                out["end_logits"][i, : lengths[i]],
-                features.offsets[row],
-                n_best,
-                max_answer_length,
-            )
-            if candidates is not None:
-                found[features.example[row]].append(candidates)
-    results = []
-    for context, parts in zip(contexts, found):
-        if not parts:
-            results.append([Span("", 0, 0, 0.0)])
-            continue
-        table = np.concatenate(parts)
-        # best score first; ties keep the earlier span; then one entry per distinct (start, end)
-        table = table[np.lexsort((table[:, 1], -table[:, 0]))]
-        _, first = np.unique(table[:, 1:], axis=0, return_index=True)
-        table = table[np.sort(first)][:n_best]
-        probs = softmax(table[:, 0])
-        results.append([Span(context[int(s) : int(e)], int(s), int(e), float(p)) for (_, s, e), p in zip(table, probs)])
-    return results
-
-
-def _window_candidates(start_logits, end_logits, offsets, n_best: int, max_answer_length: int):
-    """(score, start char, end char) of the valid spans among the window's n best starts × n best ends."""
-    import numpy as np
-
-    k = min(n_best, len(start_logits))
-    starts = np.argsort(-start_logits, kind="stable")[:k]
-    ends = np.argsort(-end_logits, kind="stable")[:k]
-    start_ok = np.array([offsets[j] is not None for j in starts.tolist()])
-    end_ok = np.array([offsets[j] is not None for j in ends.tolist()])
-    s, e = starts[:, None], ends[None, :]
-    valid = start_ok[:, None] & end_ok[None, :] & (e >= s) & (e - s + 1 <= max_answer_length)
-    si, ei = np.nonzero(valid)
-    if not len(si):
-        return None
-    s, e = starts[si], ends[ei]
-    first_char = [offsets[j][0] for j in s.tolist()]
-    last_char = [offsets[j][1] for j in e.tolist()]
-    scores = start_logits[s].astype(np.float64) + end_logits[e].astype(np.float64)
-    return np.stack([scores, np.asarray(first_char, dtype=np.float64), np.asarray(last_char, dtype=np.float64)], axis=1)

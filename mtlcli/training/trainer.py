@@ -32,7 +32,7 @@ from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
 from .batching import collate
 from .checkpoint import latest_valid_checkpoint
-from .logs import MetricsLog
+from .logs import MetricsLog, tracker_options, trackers
 from .optim import freeze_layers, linear_schedule, make_optimizer, optimizer_step
 from .ranks import same_on_every_rank, weights_checksums
 from .run_state import restore_run_state, save_run_state
@@ -72,6 +72,7 @@ class Run:
         self.output_dir = Path(config.output_dir)
         if not config.tasks():
             raise InputError("no training data: give at least one of ner_train, qa_train, cls_train")
+        tracking = tracker_options(trackers(config.report_to), self.output_dir)  # a missing extra fails here
         checkpoint, torn = latest_valid_checkpoint(self.output_dir) if resume else (None, [])
         self.data = read_task_data(config)  # every file validated before anything slow happens
         device = resolve_device(config.device)
@@ -84,6 +85,7 @@ class Run:
             mixed_precision="no",
             cpu=device == "cpu",
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+            **tracking,
         )
         self.is_main = self.accelerator.is_main_process
         if not self.is_main:  # one process speaks for all
@@ -105,7 +107,7 @@ class Run:
         self.tokenizer = load_tokenizer(config.backbone)
         backbone_config = load_backbone_config(config.backbone).to_dict()
         labels = featurize(self.data, self.tokenizer, config, uses_segments(config, backbone_config))
-        spec = new_spec(config, backbone_config, labels)
+        spec = new_spec(config, backbone_config, labels, {task: td.train for task, td in self.data.items()})
         on_event(
             "data",
             {
@@ -177,6 +179,8 @@ class Run:
             restore_run_state(self, checkpoint)
         elif self.is_main:
             (self.output_dir / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
+        if self.log:
+            self.log.start_trackers(acc, config.to_dict(), first_step=self.global_step + 1)
         on_event(
             "start",
             {
@@ -208,19 +212,22 @@ class Run:
     # ------------------------------------------------------------------ the loop
     def fit(self) -> TrainResult:
         interrupted: list[bool] = []
-        if threading.current_thread() is not threading.main_thread():  # signals only reach the main thread
-            return self._loop(interrupted)
+        main_thread = threading.current_thread() is threading.main_thread()  # signals only reach the main thread
         previous = signal.getsignal(signal.SIGINT)
 
         def on_sigint(signum, frame):  # first Ctrl-C: finish the step, save, stop; a second one aborts at once
             interrupted.append(True)
             signal.signal(signal.SIGINT, previous)
 
-        signal.signal(signal.SIGINT, on_sigint)
+        if main_thread:
+            signal.signal(signal.SIGINT, on_sigint)
         try:
             return self._loop(interrupted)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
+            if self.log:
+                self.log.finish()
 
     def _loop(self, interrupted: list) -> TrainResult:
         config = self.config
@@ -232,13 +239,14 @@ class Run:
             epoch_start = time.perf_counter()
             totals = self.epoch_totals
             while self.step < len(schedule):
-                self.train_step(schedule[self.step], last=self.step + 1 == len(schedule))
+                stats = self.train_step(schedule[self.step], last=self.step + 1 == len(schedule))
                 elapsed = time.perf_counter() - epoch_start
                 progress = {
                     "epoch": self.epoch + 1,
                     "step": self.step,
                     "steps": len(schedule),
                     "loss": {t: totals["loss_sums"][t] / totals["loss_counts"][t] for t in totals["loss_counts"]},
+                    "step_loss": {t: s["loss"] for t, s in stats.items()},  # this step's batch (the above: epoch mean)
                     "lr": self.scheduler.get_last_lr()[-1],
                     "weights": self.weighting.weights(),
                     "tokens": dict(totals["tokens"]),  # real (non-pad) tokens per task this epoch
@@ -247,7 +255,7 @@ class Run:
                 }
                 self.on_event("step", progress)
                 if self.log:
-                    self.log.step(progress)
+                    self.log.step(progress, self.global_step)
                 if same_on_every_rank(self.accelerator, bool(interrupted)):
                     self.elapsed_before = time.perf_counter() - started
                     path = save_run_state(self)
@@ -320,14 +328,7 @@ class Run:
             shared = [p for p in self.core.encoder.parameters() if p.requires_grad]
             grads = task_gradients({t: weights[t] * loss for t, loss in losses.items()}, shared)
             if monitor and self.log:
-                self.log.write(
-                    {
-                        "type": "interference",
-                        "step": self.global_step + 1,
-                        "epoch": self.epoch + 1,
-                        "cosine": gradient_cosines(grads),
-                    }
-                )
+                self.log.interference(gradient_cosines(grads), self.epoch + 1, self.global_step + 1)
         total = self.weighting.combine(losses, self.shared_layer)
         total = total / config.grad_accum
         acc.backward(self.scaler.scale(total) if self.scaler else total)
@@ -384,7 +385,7 @@ class Run:
             save_model(self.core, self.tokenizer, self.output_dir / "last")
             for task in improved:
                 save_model(self.core, self.tokenizer, self.output_dir / f"best-{task}")
-            self.log.epoch(record)
+            self.log.epoch(record, self.global_step)
             self.history.append(record)
             self.on_event("eval", record | {"improved": improved, "best": dict(self.best)})
             self.epochs_without_gain = 0 if improved or not self.best else self.epochs_without_gain + 1
