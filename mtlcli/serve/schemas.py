@@ -77,6 +77,12 @@ class QuestionsRequest(Strict):
     questions: list[Question] = Field(min_length=1)
     n_best: int = Field(1, ge=1, le=20, description="Also return the K best answers.")
     max_answer_length: int | None = Field(None, ge=1, le=512, description="Longest answer in tokens.")
+    null_threshold: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description='Models trained on unanswerable questions: answer "" when the null '
+        "score beats the best span's by more than this (default: the model's).",
+    )
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,8 @@ class QaTask(Task):
         from ..inputs import QaItem
 
         items = [QaItem(q.question, q.context, None if q.id is None else str(q.id)) for q in body.questions]
-        return items, {"n_best": body.n_best, "max_answer_length": body.max_answer_length}, {"n_best": body.n_best}
+        predict = {"n_best": body.n_best, "max_answer_length": body.max_answer_length}
+        return items, predict | {"null_threshold": body.null_threshold}, {"n_best": body.n_best}
 
 
 def threshold_in_force(given: float | None, spec) -> float | None:
