@@ -86,6 +86,22 @@ def test_cls_takes_sentence_pairs_as_predict_cls_does(client, tagging_model_dir)
     assert results[1]["text_pair"] == pairs[1]
 
 
+def test_an_onnx_export_is_served_on_onnxruntime(tagging_model_dir, tmp_path):
+    from mtlcli.export.onnx import export_onnx
+
+    (tmp_path / "onnx").mkdir()
+    export_onnx(tagging_model_dir, tmp_path / "onnx")
+    service = Service(tmp_path / "onnx", ServeSettings())
+    service.load()
+    with TestClient(create_app(service)) as client:
+        assert client.get("/info").json()["backend"] == "onnxruntime"
+        results = client.post("/ner", json={"texts": TEXTS}).json()["results"]
+        questions = client.post("/qa", json={"questions": QUESTIONS}).json()["results"]
+    command = ["predict-ner", str(tmp_path / "onnx"), *TEXTS, "--format", "jsonl"]
+    assert results == [json.loads(line) for line in CliRunner().invoke(cli, command).stdout.splitlines()]
+    assert [q["id"] for q in questions] == ["a", "7"]
+
+
 BAD_REQUESTS = [
     # (what, route, body bytes or JSON, headers, status, words the error must name)
     ("malformed JSON", "/ner", b'{"texts": [', None, 400, "not valid JSON"),
