@@ -24,6 +24,7 @@ STEP_MODES = ("sampled", "joint")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
 EVAL_STRATEGIES = ("epoch", "end")
+NER_DECODINGS = ("argmax", "bio")
 
 
 @dataclass
@@ -42,6 +43,9 @@ class TrainConfig:
     qa_max_length: int = 384
     doc_stride: int = 128
     max_answer_length: int = 30
+    # NER tags from each word's most likely label (argmax), or the best sequence without an I-X after O or another
+    # type (bio: a Viterbi search); kept in the model's config.json, so evaluate and predict-ner decode alike
+    ner_decoding: str = "argmax"
     # optimisation
     epochs: int = 2
     batch_size: int = 16
@@ -69,6 +73,7 @@ class TrainConfig:
     # regularisation
     encoder_dropout: float = -1.0  # hidden + attention dropout of the encoder (-1 = the backbone's own)
     layer_lr_decay: float = 1.0  # lr of layer i = lr · decay^(layers − i); 1 = one lr for all
+    head_lr_mult: float = 1.0  # the task heads' learning rate: lr × this (randomly initialized heads may want more)
     freeze_layers: int = 0  # freeze the embeddings and the first K encoder layers
     # augmentation of the training data (classification text; NER label-safe)
     augment: str = ""  # comma list of synonym, insert, swap, delete, or "all"
@@ -259,6 +264,10 @@ def validate(config: TrainConfig) -> None:
         bad("head_dropout", "dropouts must be in [0, 1) (encoder_dropout -1 keeps the backbone's)")
     if not 0 < config.layer_lr_decay <= 1:
         bad("layer_lr_decay", f"must be in (0, 1], got {config.layer_lr_decay}")
+    if config.head_lr_mult <= 0:
+        bad("head_lr_mult", f"must be positive, got {config.head_lr_mult}")
+    if config.ner_decoding not in NER_DECODINGS:
+        bad("ner_decoding", f"must be one of {', '.join(NER_DECODINGS)}, got '{config.ner_decoding}'")
     if config.backtranslate_models and not config.cls_train:
         bad("backtranslate_models", "back-translation augments classification text: give cls_train")
     try:

@@ -97,6 +97,7 @@ def evaluate_model(
     *,
     out_dir: str | Path | None = None,
     strict: bool = False,
+    ner_decoding: str | None = None,
     device: str = "cpu",
     precision: str = "fp32",
     batch_size: int = 32,
@@ -153,7 +154,12 @@ def evaluate_model(
         on_event("task", {"task": task, "examples": len(examples)})
         definition = tasks.get(task)
         features = definition.evaluation_features(examples, tokenizer, spec, report.notes)
-        options = {"strict": strict, "n_best": n_best, "max_answer_length": max_answer_length}
+        options = {
+            "strict": strict,
+            "ner_decoding": ner_decoding,  # None: the model's own
+            "n_best": n_best,
+            "max_answer_length": max_answer_length,
+        }
         evaluation = definition.evaluate(model, examples, features, batch_size, device, autocast, options)
         evaluations[task] = evaluation
         scores = {"file": files[task], "examples": len(examples)} | definition.settings_record(options, spec)

@@ -25,6 +25,7 @@ class ModelSpec:
     doc_stride: int = 128
     max_answer_length: int = 30
     head_dropout: float = 0.1
+    ner_decoding: str = "argmax"  # argmax per word, or bio: the best sequence of legal BIO tags (tasks/ner.py)
     # text pairs carry the tokenizer's segment ids (token_type_ids); False: segment 0 everywhere
     segment_ids: bool = False
     heads: dict[str, dict] = field(default_factory=dict)  # per task: how its head is built (tasks' head_settings)
@@ -54,6 +55,7 @@ def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> Mod
         doc_stride=config.doc_stride,
         max_answer_length=config.max_answer_length,
         head_dropout=config.head_dropout,
+        ner_decoding=config.ner_decoding,
         segment_ids=uses_segments(config, backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
     )

@@ -10,12 +10,14 @@ from ..inference.predictor import DEFAULT_BATCH_SIZE
 from . import predict
 from .common import handle_errors
 from .options import (
+    NER_DECODING_HELP,
     DeviceOption,
     InferenceBatchOption,
     InputFormatOption,
     JsonFormatOption,
     JsonlFormatOption,
     ModelArgument,
+    NerDecoding,
     PrecisionOption,
     QuantizeOption,
     SkipBadOption,
@@ -54,6 +56,7 @@ def predict_ner_command(
             "--pretokenized", help="Texts are space-separated tokens: take them as they are, do not split punctuation."
         ),
     ] = False,
+    decoding: Annotated[NerDecoding | None, typer.Option(help=NER_DECODING_HELP, show_default=False)] = None,
     fmt: NerFormatOption = "auto",
     as_json: JsonFormatOption = False,
     as_jsonl: JsonlFormatOption = False,
@@ -73,7 +76,7 @@ def predict_ner_command(
         predictor,
         predict.text_prompts() if items is None else items,
         output,
-        predict={"pretokenized": pretokenized},
+        predict={"pretokenized": pretokenized, "decoding": decoding},
     )
 
 

@@ -106,16 +106,19 @@ class NerTask(Task):
     def evaluate(self, model, examples, features, batch_size, device, autocast, options):
         from ..metrics import ner_metrics
 
-        label_ids, word_scores = decode(
-            model, features, [len(ex.tokens) for ex in examples], batch_size, device, autocast
-        )
+        num_words = [len(ex.tokens) for ex in examples]
+        decoding = options.get("ner_decoding")
+        label_ids, word_scores = decode(model, features, num_words, batch_size, device, autocast, decoding)
         names = model.spec.labels_of(self.name)
         predicted = [[names[i] for i in ids] for ids in label_ids]
         scores = ner_metrics([ex.tags for ex in examples], predicted, strict=options.get("strict", False))
         return TaskEvaluation(self.name, scores, predicted, [s.tolist() for s in word_scores])
 
     def settings_record(self, options, spec):
-        return {"mode": "strict" if options.get("strict") else "default"}  # seqeval's: strict IOB2, or conlleval's
+        return {
+            "mode": "strict" if options.get("strict") else "default",  # seqeval's: strict IOB2, or conlleval's
+            "decoding": options.get("ner_decoding") or spec.ner_decoding,
+        }
 
     def prediction_text(self, examples, evaluation):
         """CoNLL columns `token gold pred`, a blank line between sentences: what conlleval reads."""
@@ -154,8 +157,9 @@ class NerTask(Task):
             )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
-    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, pretokenized=False):
-        """Words, tags and entities per TextItem. With `pretokenized`, words are the space-separated tokens as given."""
+    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, pretokenized=False, decoding=None):
+        """Words, tags and entities per TextItem. With `pretokenized`, words are the space-separated tokens as given;
+        `decoding` overrides the model's ner_decoding."""
         from ..data.examples import NerExample
 
         texts = [item.text for item in inputs]
@@ -163,7 +167,8 @@ class NerTask(Task):
         busy = [i for i, ws in enumerate(words) if ws]  # texts without a word need no forward pass
         examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i])) for i in busy]
         features = word_features(examples, tokenizer, {"O": 0}, model.spec.max_length)
-        label_ids, scores = decode(model, features, [len(words[i]) for i in busy], batch_size, device, autocast)
+        num_words = [len(words[i]) for i in busy]
+        label_ids, scores = decode(model, features, num_words, batch_size, device, autocast, decoding)
         per_text = dict(zip(busy, zip(label_ids, scores)))
         names = model.spec.labels_of(self.name)
         results = []
@@ -183,14 +188,20 @@ class NerTask(Task):
         return {"text": result.text, "entities": entities}
 
 
-def decode(model, features, num_words: list[int], batch_size: int, device, autocast):
-    """Per example: (label id per word, probability of that label). Words with no sub-token get O (id 0)."""
+def decode(model, features, num_words: list[int], batch_size: int, device, autocast, decoding: str | None = None):
+    """Per example: (label id per word, probability of that label). Words with no sub-token get O (id 0).
+
+    `decoding` (default: the model's `ner_decoding`): "argmax" takes each word's most likely label; "bio" the
+    most likely sequence of labels in which no I-X follows O or another type (`viterbi`)."""
     import numpy as np
 
     from ..inference.forward import forward_batches, softmax
 
-    labels = [np.zeros(n, dtype=np.int64) for n in num_words]
-    scores = [np.ones(n, dtype=np.float32) for n in num_words]
+    num_labels = len(model.spec.labels_of("ner"))
+    # per example, the logits of each word's first sub-token; a word without one stays certain O
+    word_logits = [np.full((n, num_labels), -np.inf, dtype=np.float32) for n in num_words]
+    for logits in word_logits:
+        logits[:, 0] = 0.0
     for rows, out, _ in forward_batches(model, "ner", features, batch_size, device, autocast):
         logits = out["logits"]
         words = np.full((len(rows), logits.shape[1]), -1, dtype=np.int64)
@@ -198,17 +209,59 @@ def decode(model, features, num_words: list[int], batch_size: int, device, autoc
             index = features.word_index[row]
             words[i, : len(index)] = index
         batch_rows, positions = np.nonzero(words >= 0)  # first sub-token of each word the row owns
-        probs = softmax(logits[batch_rows, positions])
-        best, best_prob = probs.argmax(-1), probs.max(-1)
+        picked = logits[batch_rows, positions]
         examples = np.asarray([features.example[r] for r in rows])[batch_rows]
         word_ids = words[batch_rows, positions]
         bounds = np.searchsorted(batch_rows, np.arange(len(rows) + 1))  # np.nonzero is row-major: rows are runs
         for i in range(len(rows)):
             a, b = bounds[i], bounds[i + 1]
             if a < b:
-                labels[examples[a]][word_ids[a:b]] = best[a:b]
-                scores[examples[a]][word_ids[a:b]] = best_prob[a:b]
-    return labels, scores
+                word_logits[examples[a]][word_ids[a:b]] = picked[a:b]
+    splits = np.cumsum(num_words)[:-1]
+    flat = np.concatenate(word_logits) if word_logits else np.zeros((0, num_labels), dtype=np.float32)
+    probs = softmax(flat)
+    if (decoding or model.spec.ner_decoding) == "bio":
+        allowed = bio_transitions(model.spec.labels_of("ner"))
+        log_probs = np.log(np.maximum(probs, np.finfo(np.float32).tiny))
+        labels = [viterbi(chunk, allowed) for chunk in np.split(log_probs, splits)]
+        best = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    else:
+        best = probs.argmax(-1)
+    scores = probs[np.arange(len(best)), best]
+    return np.split(best, splits), np.split(scores, splits)
+
+
+def bio_transitions(labels: list[str]):
+    """allowed[i, j]: label j may follow label i; the last row is the sentence start. I-X may only follow B-X or
+    I-X (an I-X after O or another type would open an entity without its B-)."""
+    import numpy as np
+
+    allowed = np.ones((len(labels) + 1, len(labels)), dtype=bool)
+    for j, label in enumerate(labels):
+        if label.startswith("I-"):
+            kind = label[2:]
+            allowed[:, j] = [previous in (f"B-{kind}", f"I-{kind}") for previous in labels] + [False]
+    return allowed
+
+
+def viterbi(log_probs, allowed):
+    """The label sequence of highest total log-probability whose every transition `allowed` permits."""
+    import numpy as np
+
+    num_words, num_labels = log_probs.shape
+    if not num_words:
+        return np.zeros(0, dtype=np.int64)
+    penalty = np.where(allowed, 0.0, -np.inf)
+    score = log_probs[0] + penalty[num_labels]
+    back = np.zeros((num_words, num_labels), dtype=np.int64)
+    for t in range(1, num_words):
+        total = score[:, None] + penalty[:num_labels]  # previous label × this label
+        back[t] = total.argmax(0)
+        score = total[back[t], np.arange(num_labels)] + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(num_words - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return np.asarray(path[::-1], dtype=np.int64)
 
 
 def split_words(text: str, tokenizer) -> list[tuple[str, tuple[int, int]]]:

@@ -124,7 +124,7 @@ class Run:
             encoder_dropout=None if config.encoder_dropout < 0 else config.encoder_dropout,
         )
         freeze_layers(model, config.freeze_layers)
-        optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay)
+        optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay, config.head_lr_mult)
         acc = self.accelerator
         self.autocast = autocast_for(acc.device.type, self.precision)
         self.scaler = torch.amp.GradScaler(acc.device.type) if self.precision == "fp16" else None
