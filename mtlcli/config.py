@@ -18,8 +18,15 @@ from . import tasks as registry
 from .devices import PRECISIONS
 from .errors import InputError, Problem
 
-# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size and lambda_{task}: (type, default)
-TASK_KEYS = {"train": ("str", ""), "valid": ("str", ""), "train_size": ("int", 0), "lambda": ("float", 1.0)}
+# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size, {task}_teacher and lambda_{task}:
+# (type, default). {task}_teacher: a single-task mtl model directory distilled into the student (training/distill.py)
+TASK_KEYS = {
+    "train": ("str", ""),
+    "valid": ("str", ""),
+    "train_size": ("int", 0),
+    "teacher": ("str", ""),
+    "lambda": ("float", 1.0),
+}
 STEP_MODES = ("sampled", "joint")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
@@ -296,8 +303,9 @@ def validate(config: TrainConfig) -> None:
             f"must be between 1 and half of qa_max_length ({config.qa_max_length // 2}), got {config.doc_stride}",
         )
     for task in registry.names():
-        if config.setting(task, "valid") and not config.setting(task, "train"):
-            bad(task_key(task, "valid"), f"given without {task_key(task, 'train')}")
+        for key in ("valid", "teacher"):
+            if config.setting(task, key) and not config.setting(task, "train"):
+                bad(task_key(task, key), f"given without {task_key(task, 'train')}")
     for key in ("qa_train_articles", "qa_valid_articles"):
         try:
             parse_slice(getattr(config, key))

@@ -43,6 +43,7 @@ class NerTask(Task):
     per_label = ("per_type", "entity type")
     confusion_of = "token-level entity types"
     augmentable = True
+    distillable = True
     reader = "read_ner"
     prediction_file = "ner_predictions.txt"
 
@@ -93,6 +94,18 @@ class NerTask(Task):
                 logits.flatten(0, 1).float(), targets["labels"].flatten(), ignore_index=IGNORE
             )
         return out
+
+    def soft_targets(self, outputs, lengths):
+        from ..inference.forward import softmax
+
+        probs = softmax(outputs["logits"])
+        return [probs[i, :n] for i, n in enumerate(lengths)]
+
+    def soft_loss(self, out, soft, targets):
+        from torch.nn import functional as F
+
+        labelled = targets["labels"] != IGNORE  # the tokens the gold loss is over: each word's first sub-token
+        return -(soft * F.log_softmax(out["logits"].float(), -1)).sum(-1)[labelled].mean()
 
     def targets(self, features, rows, width):
         import torch
