@@ -15,6 +15,7 @@ from typing import Any
 import tomllib
 
 from . import tasks as registry
+from .adapters import parse_adapters
 from .devices import PRECISIONS
 from .errors import InputError, Problem
 
@@ -77,6 +78,8 @@ class TrainConfig:
     dwa_period: int = 0  # DWA's loss ratios over windows of N steps (0 = over epochs, as in the paper)
     pcgrad: bool = False  # project conflicting task gradients (joint step mode)
     interference_every: int = 0  # log task-gradient cosines every N steps (joint step mode; 0 = off)
+    # task-private parameters on the shared encoder: "lora:r=8" (options alpha=, dropout=, targets=a+b; adapters.py)
+    task_adapters: str = ""
     # regularisation
     encoder_dropout: float = -1.0  # hidden + attention dropout of the encoder (-1 = the backbone's own)
     layer_lr_decay: float = 1.0  # lr of layer i = lr · decay^(layers − i); 1 = one lr for all
@@ -271,6 +274,10 @@ def validate(config: TrainConfig) -> None:
         bad("head_dropout", "dropouts must be in [0, 1) (encoder_dropout -1 keeps the backbone's)")
     if not 0 < config.layer_lr_decay <= 1:
         bad("layer_lr_decay", f"must be in (0, 1], got {config.layer_lr_decay}")
+    try:
+        parse_adapters(config.task_adapters)
+    except ValueError as err:
+        bad("task_adapters", str(err))
     if config.head_lr_mult <= 0:
         bad("head_lr_mult", f"must be positive, got {config.head_lr_mult}")
     if config.ner_decoding not in NER_DECODINGS:

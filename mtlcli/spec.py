@@ -29,6 +29,7 @@ class ModelSpec:
     # text pairs carry the tokenizer's segment ids (token_type_ids); False: segment 0 everywhere
     segment_ids: bool = False
     heads: dict[str, dict] = field(default_factory=dict)  # per task: how its head is built (tasks' head_settings)
+    adapters: dict = field(default_factory=dict)  # task-private LoRA adapters (mtlcli.adapters); {}: none
     versions: dict = field(default_factory=dict)
 
     def labels_of(self, task: str) -> list[str]:
@@ -44,6 +45,7 @@ def uses_segments(config, backbone_config: dict) -> bool:
 def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> ModelSpec:
     """The spec of a model about to be trained from a TrainConfig on the tasks in `labels`."""
     from . import tasks
+    from .adapters import resolve_adapters
 
     return ModelSpec(
         backbone=config.backbone,
@@ -58,6 +60,7 @@ def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> Mod
         ner_decoding=config.ner_decoding,
         segment_ids=uses_segments(config, backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
+        adapters=resolve_adapters(config.task_adapters, backbone_config),
     )
 
 

@@ -20,12 +20,12 @@ def encoder_depth(name: str, num_layers: int) -> int:
 
 
 def freeze_layers(model, count: int) -> None:
-    """Freeze the embeddings and the first `count` transformer layers."""
+    """Freeze the embeddings and the first `count` transformer layers (their task adapters stay trainable)."""
     if count <= 0:
         return
     for name, param in model.named_parameters():
-        if encoder_depth(name, model.encoder.config.num_hidden_layers) <= count:
-            param.requires_grad_(False)
+        if encoder_depth(name, model.encoder.config.num_hidden_layers) <= count and ".lora_" not in name:
+            param.requires_grad_(False)  # task adapters (mtlcli.adapters) in those layers keep training
 
 
 def make_optimizer(model, lr: float, weight_decay: float, layer_lr_decay: float = 1.0, head_lr_mult: float = 1.0):
