@@ -54,6 +54,9 @@ class TrainConfig:
     # NER tags from each word's most likely label (argmax), or the best sequence without an I-X after O or another
     # type (bio: a Viterbi search); kept in the model's config.json, so evaluate and predict-ner decode alike
     ner_decoding: str = "argmax"
+    # FLERT (Schweter & Akbik 2020): each NER window also holds up to this many sub-tokens of the neighbouring
+    # sentences of its -DOCSTART- document on each side, as context only (no loss, no prediction); 0 = none
+    ner_context: int = 0
     # optimisation
     epochs: int = 2
     batch_size: int = 16
@@ -278,6 +281,8 @@ def validate(config: TrainConfig) -> None:
         parse_adapters(config.task_adapters)
     except ValueError as err:
         bad("task_adapters", str(err))
+    if config.ner_context < 0:
+        bad("ner_context", f"must be 0 (no document context) or a number of sub-tokens, got {config.ner_context}")
     if config.head_lr_mult <= 0:
         bad("head_lr_mult", f"must be positive, got {config.head_lr_mult}")
     if config.ner_decoding not in NER_DECODINGS:

@@ -26,6 +26,7 @@ class ModelSpec:
     max_answer_length: int = 30
     head_dropout: float = 0.1
     ner_decoding: str = "argmax"  # argmax per word, or bio: the best sequence of legal BIO tags (tasks/ner.py)
+    ner_context: int = 0  # NER windows hold this many sub-tokens of the neighbouring sentences on each side
     # text pairs carry the tokenizer's segment ids (token_type_ids); False: segment 0 everywhere
     segment_ids: bool = False
     heads: dict[str, dict] = field(default_factory=dict)  # per task: how its head is built (tasks' head_settings)
@@ -58,6 +59,7 @@ def new_spec(config, backbone_config: dict, labels: dict[str, list[str]]) -> Mod
         max_answer_length=config.max_answer_length,
         head_dropout=config.head_dropout,
         ner_decoding=config.ner_decoding,
+        ner_context=config.ner_context,
         segment_ids=uses_segments(config, backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
         adapters=resolve_adapters(config.task_adapters, backbone_config),

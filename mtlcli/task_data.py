@@ -78,4 +78,4 @@ def featurize(data: dict[str, TaskData], tokenizer, config: TrainConfig, segment
 
 
 def feature_settings(config: TrainConfig, segment_ids: bool) -> FeatureSettings:
-    return FeatureSettings(config.max_length, config.qa_max_length, config.doc_stride, segment_ids)
+    return FeatureSettings(config.max_length, config.qa_max_length, config.doc_stride, segment_ids, config.ner_context)

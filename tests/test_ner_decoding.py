@@ -13,7 +13,7 @@ from test_augment import valid_iob2 as legal
 from typer.testing import CliRunner
 
 from mtlcli.cli.main import app
-from mtlcli.tasks.ner import bio_transitions, viterbi
+from mtlcli.tasks.bio import bio_transitions, viterbi
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 

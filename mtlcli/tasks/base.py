@@ -33,11 +33,12 @@ class FeatureSettings:
     qa_max_length: int = 384
     doc_stride: int = 128
     segment_ids: bool = False  # text pairs carry the tokenizer's token_type_ids
+    ner_context: int = 0  # NER: sub-tokens of the neighbouring sentences of the document on each side
 
     @classmethod
     def of(cls, spec) -> FeatureSettings:
         """A saved model's settings (its config.json)."""
-        return cls(spec.max_length, spec.qa_max_length, spec.doc_stride, spec.segment_ids)
+        return cls(spec.max_length, spec.qa_max_length, spec.doc_stride, spec.segment_ids, spec.ner_context)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from ..features import IGNORE, Features
 from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
 
@@ -58,7 +59,8 @@ class NerTask(Task):
         return augment_ner(examples, settings, synonyms)
 
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
-        return word_features(examples, tokenizer, {label: i for i, label in enumerate(labels)}, settings.max_length)
+        label_ids = {label: i for i, label in enumerate(labels)}
+        return word_features(examples, tokenizer, label_ids, settings.max_length, settings.ner_context)
 
     def describe(self, examples, features, split):
         from collections import Counter
@@ -76,7 +78,7 @@ class NerTask(Task):
                 f"NER: gold entity type(s) the model has no label for: {', '.join(unknown)} (scored as misses)"
             )
         label_ids |= {tag: IGNORE for tag in gold_tags if tag not in label_ids}
-        return word_features(examples, tokenizer, label_ids, spec.max_length)
+        return word_features(examples, tokenizer, label_ids, spec.max_length, spec.ner_context)
 
     # ----------------------------------------------------------------------------------------- model
     def build_head(self, hidden_size, labels, settings):
@@ -170,16 +172,35 @@ class NerTask(Task):
             )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
-    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, pretokenized=False, decoding=None):
+    def predict(
+        self,
+        model,
+        tokenizer,
+        inputs,
+        batch_size,
+        device,
+        autocast,
+        pretokenized=False,
+        decoding=None,
+        context_lines=False,
+    ):
         """Words, tags and entities per TextItem. With `pretokenized`, words are the space-separated tokens as given;
-        `decoding` overrides the model's ner_decoding."""
+        `decoding` overrides the model's ner_decoding; `context_lines`: the neighbouring inputs (up to a blank one)
+        are each input's document context, as the model's ner_context."""
         from ..data.examples import NerExample
+        from .ner_context import line_documents
 
         texts = [item.text for item in inputs]
         words = [_space_split(text) if pretokenized else split_words(text, tokenizer) for text in texts]
         busy = [i for i, ws in enumerate(words) if ws]  # texts without a word need no forward pass
-        examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i])) for i in busy]
-        features = word_features(examples, tokenizer, {"O": 0}, model.spec.max_length)
+        context = model.spec.ner_context if context_lines else 0
+        if context_lines and not context:
+            raise InputError(
+                "--context-lines needs a model trained with document context (ner_context=N); this one has none"
+            )
+        documents = line_documents(texts) if context else [None] * len(texts)
+        examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i]), documents[i]) for i in busy]
+        features = word_features(examples, tokenizer, {"O": 0}, model.spec.max_length, context)
         num_words = [len(words[i]) for i in busy]
         label_ids, scores = decode(model, features, num_words, batch_size, device, autocast, decoding)
         per_text = dict(zip(busy, zip(label_ids, scores)))
@@ -234,6 +255,8 @@ def decode(model, features, num_words: list[int], batch_size: int, device, autoc
     flat = np.concatenate(word_logits) if word_logits else np.zeros((0, num_labels), dtype=np.float32)
     probs = softmax(flat)
     if (decoding or model.spec.ner_decoding) == "bio":
+        from .bio import bio_transitions, viterbi
+
         allowed = bio_transitions(model.spec.labels_of("ner"))
         log_probs = np.log(np.maximum(probs, np.finfo(np.float32).tiny))
         labels = [viterbi(chunk, allowed) for chunk in np.split(log_probs, splits)]
@@ -242,39 +265,6 @@ def decode(model, features, num_words: list[int], batch_size: int, device, autoc
         best = probs.argmax(-1)
     scores = probs[np.arange(len(best)), best]
     return np.split(best, splits), np.split(scores, splits)
-
-
-def bio_transitions(labels: list[str]):
-    """allowed[i, j]: label j may follow label i; the last row is the sentence start. I-X may only follow B-X or
-    I-X (an I-X after O or another type would open an entity without its B-)."""
-    import numpy as np
-
-    allowed = np.ones((len(labels) + 1, len(labels)), dtype=bool)
-    for j, label in enumerate(labels):
-        if label.startswith("I-"):
-            kind = label[2:]
-            allowed[:, j] = [previous in (f"B-{kind}", f"I-{kind}") for previous in labels] + [False]
-    return allowed
-
-
-def viterbi(log_probs, allowed):
-    """The label sequence of highest total log-probability whose every transition `allowed` permits."""
-    import numpy as np
-
-    num_words, num_labels = log_probs.shape
-    if not num_words:
-        return np.zeros(0, dtype=np.int64)
-    penalty = np.where(allowed, 0.0, -np.inf)
-    score = log_probs[0] + penalty[num_labels]
-    back = np.zeros((num_words, num_labels), dtype=np.int64)
-    for t in range(1, num_words):
-        total = score[:, None] + penalty[:num_labels]  # previous label × this label
-        back[t] = total.argmax(0)
-        score = total[back[t], np.arange(num_labels)] + log_probs[t]
-    path = [int(score.argmax())]
-    for t in range(num_words - 1, 0, -1):
-        path.append(int(back[t, path[-1]]))
-    return np.asarray(path[::-1], dtype=np.int64)
 
 
 def split_words(text: str, tokenizer) -> list[tuple[str, tuple[int, int]]]:
@@ -316,8 +306,11 @@ def group_entities(text: str, spans: list[tuple[int, int]], tags: list[str], sco
     ]
 
 
-def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
-    """Sentences longer than `max_length` become several windows; each word is labelled in exactly one."""
+def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int, context: int = 0) -> Features:
+    """Sentences longer than `max_length` become several windows; each word is labelled in exactly one. With
+    `context`, up to that many sub-tokens of the neighbouring sentences of the document on each side, as context."""
+    from .ner_context import document_context
+
     features = Features()
     if not examples:
         return features
@@ -326,19 +319,18 @@ def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_leng
     for index, example in enumerate(examples):
         word_pieces = _pieces_per_word(encoded.word_ids(index), encoded["input_ids"][index], len(example.tokens))
         for start, own_start, end in _word_windows([len(p) for p in word_pieces], budget):
-            ids, labels, words = [tokenizer.cls_token_id], [IGNORE], [-1]
+            ids, labels, words = [], [], []
             for word in range(start, end):
                 pieces = word_pieces[word][:budget]
                 owned = own_start <= word and bool(pieces)
                 ids += pieces
                 labels += [label_ids[example.tags[word]] if owned else IGNORE] + [IGNORE] * (len(pieces) - 1)
                 words += [word if owned else -1] + [-1] * (len(pieces) - 1)
-            ids.append(tokenizer.sep_token_id)
-            labels.append(IGNORE)
-            words.append(-1)
-            features.input_ids.append(ids)
-            features.labels.append(labels)
-            features.word_index.append(words)
+            at_start, at_end, room = start == 0, end == len(example.tokens), budget - len(ids)
+            left, right = document_context(encoded["input_ids"], examples, index, at_start, at_end, context, room)
+            features.input_ids.append([tokenizer.cls_token_id, *left, *ids, *right, tokenizer.sep_token_id])
+            features.labels.append([IGNORE] * (1 + len(left)) + labels + [IGNORE] * (len(right) + 1))
+            features.word_index.append([-1] * (1 + len(left)) + words + [-1] * (len(right) + 1))
             features.example.append(index)
     return features
 
