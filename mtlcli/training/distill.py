@@ -39,8 +39,8 @@ def mixed_loss(task: str, out: dict, batch: dict, weight: float):
 class Teachers:
     """The loss of each training step: mixed with the teachers' targets for the tasks that have one."""
 
-    def __init__(self, tasks: list[str], total_steps: int):
-        self.tasks, self.total_steps = list(tasks), total_steps
+    def __init__(self, taught: list[str], total_steps: int):
+        self.tasks, self.total_steps = list(taught), total_steps
 
     def loss(self, task: str, out: dict, batch: dict, step: int):
         return (
