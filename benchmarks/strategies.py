@@ -3,6 +3,8 @@
     python benchmarks/strategies.py run                 # CPU table: 1,000 CoNLL + 1,000 SQuAD questions, 2 epochs
     python benchmarks/strategies.py run --budget quick  # the seed's quick mode: 2,000 + 5,000 (for a GPU)
     python benchmarks/strategies.py table               # Markdown table (mean ± std over seeds) from the result files
+    python benchmarks/strategies.py run --budget quick --rows remedies   # issue 19: single-task, joint, each remedy
+    python benchmarks/strategies.py run --rows joint-static,joint-lora8 # any rows by name
 
 Every run is MiniLM (../shared/models/minilm-l6-h384-uncased), NER 128 / QA 384 (stride 128), batch 16,
 lr 3e-4, validated once after the last epoch on the full CoNLL-2003 valid set and the 1,877 questions of
@@ -63,6 +65,17 @@ SAMPLINGS = {
     "sampling-temperature2": (("ner", "qa"), {"sampling": "temperature:2"}),
     "sampling-annealed": (("ner", "qa"), {"sampling": "annealed"}),
 }
+# issue 19's remedies, each alone on the joint default; a row's settings are config keys, and "teachers" names, per
+# task, the single-task row (same budget and seed) whose model teaches it (BAM!: --teacher). A combination is one
+# more row here, e.g. "joint-best": (("ner", "qa"), {"ner_context": 64, "teachers": BAM_TEACHERS}).
+BAM_TEACHERS = {"ner": "single-ner", "qa": "single-qa"}
+REMEDIES = {
+    "joint-bam": (("ner", "qa"), {"teachers": BAM_TEACHERS}),
+    "joint-lora8": (("ner", "qa"), {"task_adapters": "lora:r=8"}),
+    "joint-flert64": (("ner", "qa"), {"ner_context": 64}),
+    "joint-head-lr10": (("ner", "qa"), {"head_lr_mult": 10.0}),
+    "joint-bio": (("ner", "qa"), {"ner_decoding": "bio"}),
+}
 # the training guide's pairing: BANKING77 intents (all 10,003) + CoNLL-2003 entities (one seed; not in the
 # NER+QA table), 626 against 63 batches an epoch: round-robin, and temperature sampling for the imbalance
 PAIRING = {
@@ -80,20 +93,50 @@ def data_files(shared: Path, tasks: tuple[str, ...]) -> dict[str, str]:
     return {key: str(shared / "data" / path) for task in tasks for key, path in files[task].items()}
 
 
-def run_one(name: str, tasks: tuple[str, ...], settings: dict, seed: int, args) -> dict:
-    path = args.out / "runs" / f"{name}-seed{seed}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}", flush=True)
-    run_dir = Path("runs/strategies") / args.budget / f"{name}-seed{seed}"
-    values = COMMON | BUDGETS[args.budget] | data_files(args.shared, tasks) | settings
-    values |= {
+def run_values(tasks: tuple[str, ...], settings: dict, seed: int, run_dir: Path, args) -> dict:
+    """The config keys of one run; a row's "teachers" become {task}_teacher directories (trained when missing)."""
+    teachers = {f"{task}_teacher": teacher_model(row, seed, args) for task, row in settings.get("teachers", {}).items()}
+    values = COMMON | BUDGETS[args.budget] | data_files(args.shared, tasks) | settings | teachers
+    values.pop("teachers", None)
+    return values | {
         "backbone": str(args.shared / "models/minilm-l6-h384-uncased"),
         "seed": seed,
         "output_dir": str(run_dir),
         "threads": args.threads,
         "device": args.device,
     }
+
+
+def teacher_dir(name: str, seed: int, args) -> Path:
+    return Path("runs/strategies") / args.budget / "teachers" / f"{name}-seed{seed}"
+
+
+def teacher_model(name: str, seed: int, args) -> str:
+    """The model of single-task row `name` at `seed`, kept when that row ran (run_one); trained again where only its
+    result file is left (an earlier session, another machine)."""
+    directory = teacher_dir(name, seed, args)
+    if not (directory / "config.json").is_file():
+        print(f"[{time.strftime('%H:%M:%S')}] teacher {name} seed {seed}", flush=True)
+        run_dir = directory.with_name(directory.name + ".run")
+        train(**run_values(*CONFIGS[name], seed, run_dir, args), overwrite=True)
+        keep_model(run_dir, directory)
+    return str(directory)
+
+
+def keep_model(run_dir: Path, directory: Path) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    shutil.move(str(run_dir / "last"), str(directory))
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def run_one(name: str, tasks: tuple[str, ...], settings: dict, seed: int, args) -> dict:
+    path = args.out / "runs" / f"{name}-seed{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = run_values(tasks, settings, seed, Path("runs/strategies") / args.budget / f"{name}-seed{seed}", args)
+    print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}", flush=True)
+    run_dir = Path(values["output_dir"])
     started = time.perf_counter()
     result = train(**values, overwrite=True)
     last = result.history[-1]
@@ -112,6 +155,8 @@ def run_one(name: str, tasks: tuple[str, ...], settings: dict, seed: int, args) 
         "machine": machine(),
     }
     write_atomic(path, json.dumps(record, indent=1) + "\n")
+    if name in BAM_TEACHERS.values():  # a single-task model: kept as the teacher of the BAM rows
+        keep_model(run_dir, teacher_dir(name, seed, args))
     shutil.rmtree(run_dir, ignore_errors=True)  # ~200 MB of weights and checkpoints per run; the JSON is the result
     print(f"  {summary(record)}", flush=True)
     return record
@@ -133,8 +178,27 @@ def sampling_score(record: dict) -> float:
     return (record["valid"]["ner"]["f1"] * 100 + record["valid"]["qa"]["f1"]) / 2
 
 
+ROWS = CONFIGS | SAMPLINGS | PAIRING | REMEDIES
+GROUPS = {"remedies": ["single-ner", "single-qa", "joint-static", *REMEDIES]}
+
+
+def selected_rows(text: str) -> list[str]:
+    names = [row for part in text.split(",") for row in GROUPS.get(part.strip(), [part.strip()])]
+    unknown = [name for name in names if name not in ROWS]
+    if unknown:
+        sys.exit(f"unknown row(s) {', '.join(unknown)}; rows: {', '.join(ROWS)}; groups: {', '.join(GROUPS)}")
+    return list(dict.fromkeys(names))
+
+
 def command_run(args) -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    if args.rows:  # the chosen rows only, seed by seed
+        rows = selected_rows(args.rows)
+        for seed in seeds:
+            for name in rows:
+                run_one(name, *ROWS[name], seed, args)
+        print(command_table(args))
+        return
     for seed in seeds:
         for name, (tasks, settings) in CONFIGS.items():
             run_one(name, tasks, settings, seed, args)
@@ -173,7 +237,7 @@ def command_table(args) -> str:
         "| configuration | seeds | NER entity F1 | QA EM | QA F1 | BANKING77 acc | BANKING77 macro-F1 | train min (median) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    order = list(CONFIGS) + list(SAMPLINGS) + list(PAIRING)
+    order = list(ROWS)
     for name in sorted(by_config, key=order.index):
         group = by_config[name]
 
@@ -201,6 +265,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-pairing", action="store_true", help="leave out the BANKING77 + CoNLL-2003 run")
+    parser.add_argument(
+        "--rows", default="", help="comma list of rows (or the group 'remedies') to run instead of the issue 10 table"
+    )
     args = parser.parse_args()
     args.out = args.out or Path(f"benchmarks/results/strategies-{args.budget}")
     if args.command == "run":

@@ -15,17 +15,20 @@ from typing import Any
 import tomllib
 
 from . import tasks as registry
+from .adapters import parse_adapters
 from .data.hf_data import parse_columns
 from .devices import PRECISIONS
 from .errors import InputError, Problem
 
-# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size, lambda_{task}, ...: (type, default).
+# Every task has these keys, spelt {task}_train, {task}_valid, {task}_train_size, {task}_teacher and lambda_{task}:
+# (type, default). {task}_teacher: a single-task mtl model directory distilled into the student (training/distill.py).
 # For Hugging Face datasets inputs (mtlcli.data.hf_data): the DatasetDict split of each file ("" = train, resp.
 # validation/valid/dev/test) and a column mapping ("words,tags" in the task's column order, or "tokens:words,...").
 TASK_KEYS = {
     "train": ("str", ""),
     "valid": ("str", ""),
     "train_size": ("int", 0),
+    "teacher": ("str", ""),
     "lambda": ("float", 1.0),
     "train_split": ("str", ""),
     "valid_split": ("str", ""),
@@ -36,6 +39,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa")
 EVAL_STRATEGIES = ("epoch", "end")
 TRACKERS = ("tensorboard", "mlflow")  # report_to (mtlcli.training.logs)
+NER_DECODINGS = ("argmax", "bio")
 
 
 @dataclass
@@ -54,6 +58,12 @@ class TrainConfig:
     qa_max_length: int = 384
     doc_stride: int = 128
     max_answer_length: int = 30
+    # NER tags from each word's most likely label (argmax), or the best sequence without an I-X after O or another
+    # type (bio: a Viterbi search); kept in the model's config.json, so evaluate and predict-ner decode alike
+    ner_decoding: str = "argmax"
+    # FLERT (Schweter & Akbik 2020): each NER window also holds up to this many sub-tokens of the neighbouring
+    # sentences of its -DOCSTART- document on each side, as context only (no loss, no prediction); 0 = none
+    ner_context: int = 0
     # optimisation
     epochs: int = 2
     batch_size: int = 16
@@ -78,9 +88,12 @@ class TrainConfig:
     dwa_period: int = 0  # DWA's loss ratios over windows of N steps (0 = over epochs, as in the paper)
     pcgrad: bool = False  # project conflicting task gradients (joint step mode)
     interference_every: int = 0  # log task-gradient cosines every N steps (joint step mode; 0 = off)
+    # task-private parameters on the shared encoder: "lora:r=8" (options alpha=, dropout=, targets=a+b; adapters.py)
+    task_adapters: str = ""
     # regularisation
     encoder_dropout: float = -1.0  # hidden + attention dropout of the encoder (-1 = the backbone's own)
     layer_lr_decay: float = 1.0  # lr of layer i = lr · decay^(layers − i); 1 = one lr for all
+    head_lr_mult: float = 1.0  # the task heads' learning rate: lr × this (randomly initialized heads may want more)
     freeze_layers: int = 0  # freeze the embeddings and the first K encoder layers
     # augmentation of the training data (classification text; NER label-safe)
     augment: str = ""  # comma list of synonym, insert, swap, delete, or "all"
@@ -276,6 +289,16 @@ def validate(config: TrainConfig) -> None:
         bad("head_dropout", "dropouts must be in [0, 1) (encoder_dropout -1 keeps the backbone's)")
     if not 0 < config.layer_lr_decay <= 1:
         bad("layer_lr_decay", f"must be in (0, 1], got {config.layer_lr_decay}")
+    try:
+        parse_adapters(config.task_adapters)
+    except ValueError as err:
+        bad("task_adapters", str(err))
+    if config.ner_context < 0:
+        bad("ner_context", f"must be 0 (no document context) or a number of sub-tokens, got {config.ner_context}")
+    if config.head_lr_mult <= 0:
+        bad("head_lr_mult", f"must be positive, got {config.head_lr_mult}")
+    if config.ner_decoding not in NER_DECODINGS:
+        bad("ner_decoding", f"must be one of {', '.join(NER_DECODINGS)}, got '{config.ner_decoding}'")
     if config.backtranslate_models and not config.cls_train:
         bad("backtranslate_models", "back-translation augments classification text: give cls_train")
     try:
@@ -304,8 +327,9 @@ def validate(config: TrainConfig) -> None:
             f"must be between 1 and half of qa_max_length ({config.qa_max_length // 2}), got {config.doc_stride}",
         )
     for task in registry.names():
-        if config.setting(task, "valid") and not config.setting(task, "train"):
-            bad(task_key(task, "valid"), f"given without {task_key(task, 'train')}")
+        for key in ("valid", "teacher"):
+            if config.setting(task, key) and not config.setting(task, "train"):
+                bad(task_key(task, key), f"given without {task_key(task, 'train')}")
         try:
             parse_columns(task, config.setting(task, "columns"))
         except ValueError as err:

@@ -97,6 +97,7 @@ def evaluate_model(
     *,
     out_dir: str | Path | None = None,
     strict: bool = False,
+    ner_decoding: str | None = None,
     device: str = "cpu",
     precision: str = "fp32",
     batch_size: int = 32,
@@ -168,6 +169,7 @@ def evaluate_model(
         features = definition.evaluation_features(examples, tokenizer, spec, report.notes)
         options = {
             "strict": strict,
+            "ner_decoding": ner_decoding,  # None: the model's own
             "n_best": n_best,
             "max_answer_length": max_answer_length,
             "null_threshold": null_threshold,

@@ -7,12 +7,14 @@ offsets, classification texts, as Hugging Face's run_ner.py / run_qa.py build th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 IGNORE = -100
+SOFT_TARGETS = "soft_targets"  # the Features.extra column of a teacher's distributions, one per training row
 FEATURES_VERSION = "2"
 
 
@@ -60,31 +62,43 @@ def build_features(
     """The task's featurizer (mtlcli.tasks) on `examples`, through the cache when `cache_dir` is given."""
     from . import tasks
 
-    key = (task, training, tokenizer_fingerprint(tokenizer), settings, tuple(labels), repr(examples))
+    key = feature_key(task, examples, tokenizer, settings, labels, training)
     return cached(cache_dir, key, lambda: tasks.get(task).featurize(examples, tokenizer, settings, labels, training))
 
 
+def feature_key(task: str, examples: list, tokenizer, settings, labels: list[str], training: bool) -> tuple:
+    """Everything a task's features depend on: what the cache is keyed by."""
+    return (task, training, tokenizer_fingerprint(tokenizer), settings, tuple(labels), repr(examples))
+
+
 def tokenizer_fingerprint(tokenizer) -> str:
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
+    """The tokenizer's vocabulary and pipeline; not its truncation and padding, which are whatever its last call
+    set (a QA featurization truncates), so the same tokenizer keeps one fingerprint."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cached(cache_dir: str | Path | None, key_parts: tuple, build):
-    """Features keyed by a hash of everything they depend on (examples, tokenizer, lengths, labels)."""
+def cached(cache_dir: str | Path | None, key_parts: tuple, build, kind: str = "features"):
+    """What `build` returns, keyed by a hash of everything it depends on (for features: the examples, tokenizer,
+    lengths, labels). Features are stored as their columns; other kinds as they are (tensors, lists, dicts)."""
     import torch
 
     if not cache_dir:
         return build()
     key = hashlib.sha256(repr((FEATURES_VERSION,) + key_parts).encode()).hexdigest()[:24]
-    path = Path(cache_dir) / f"features-{key}.pt"
+    path = Path(cache_dir) / f"{kind}-{key}.pt"
     if path.is_file():
         try:
-            return Features(**torch.load(path, weights_only=True))
+            state = torch.load(path, weights_only=True)
+            return Features(**state) if kind == "features" else state
         except Exception:  # a torn or stale cache file is rebuilt, never trusted
             path.unlink(missing_ok=True)
-    features = build()
+    value = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
-    torch.save(vars(features), tmp)
+    torch.save(vars(value) if kind == "features" else value, tmp)
     os.replace(tmp, path)
-    return features
+    return value

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from . import __version__, tasks
+from .adapters import add_task_adapters, use_adapter
 from .errors import InputError, Problem
 from .spec import CONFIG_FILE, WEIGHTS_FILE, ModelSpec, read_spec
 
@@ -23,6 +24,8 @@ class MultiTaskModel(nn.Module):
     def __init__(self, spec: ModelSpec, encoder: nn.Module):
         super().__init__()
         self.spec = spec
+        if spec.adapters:  # task-private LoRA adapters (mtlcli.adapters)
+            add_task_adapters(encoder, spec.adapters, spec.tasks)
         self.encoder = encoder
         self.dropout = nn.Dropout(spec.head_dropout)
         hidden = encoder.config.hidden_size
@@ -45,6 +48,8 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, task: str, input_ids, attention_mask, token_type_ids=None, **targets) -> dict:
         """Logits of one task's head, and its loss when the batch carries targets."""
+        if self.spec.adapters:
+            use_adapter(self.encoder, task)
         hidden = self.encode(input_ids, attention_mask, token_type_ids)
         return self.head_forward(task, hidden, attention_mask, **targets)
 

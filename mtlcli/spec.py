@@ -27,9 +27,12 @@ class ModelSpec:
     # QA trained with unanswerable questions (SQuAD 2.0): the empty answer is a candidate (tasks/qa_spans.py)
     qa_unanswerable: bool = False
     head_dropout: float = 0.1
+    ner_decoding: str = "argmax"  # argmax per word, or bio: the best sequence of legal BIO tags (tasks/ner.py)
+    ner_context: int = 0  # NER windows hold this many sub-tokens of the neighbouring sentences on each side
     # text pairs carry the tokenizer's segment ids (token_type_ids); False: segment 0 everywhere
     segment_ids: bool = False
     heads: dict[str, dict] = field(default_factory=dict)  # per task: how its head is built (tasks' head_settings)
+    adapters: dict = field(default_factory=dict)  # task-private LoRA adapters (mtlcli.adapters); {}: none
     versions: dict = field(default_factory=dict)
 
     def labels_of(self, task: str) -> list[str]:
@@ -48,6 +51,7 @@ def new_spec(
     """The spec of a model about to be trained from a TrainConfig on the tasks in `labels` (`train`: the training
     examples per task, for what a task's decoding learns from them)."""
     from . import tasks
+    from .adapters import resolve_adapters
 
     learnt = {
         key: value
@@ -64,9 +68,12 @@ def new_spec(
         doc_stride=config.doc_stride,
         max_answer_length=config.max_answer_length,
         head_dropout=config.head_dropout,
+        ner_decoding=config.ner_decoding,
+        ner_context=config.ner_context,
         segment_ids=uses_segments(config, backbone_config),
         heads={task: settings for task in labels if (settings := tasks.get(task).head_settings(backbone_config))},
         **learnt,
+        adapters=resolve_adapters(config.task_adapters, backbone_config),
     )
 
 

@@ -84,9 +84,13 @@ def augmented(task, examples: list, config: TrainConfig) -> list:
 def featurize(data: dict[str, TaskData], tokenizer, config: TrainConfig, segment_ids: bool) -> dict[str, list[str]]:
     """Label lists (from train and valid data) and the features of every split; returns the labels.
     `segment_ids`: whether text pairs carry the tokenizer's segment ids (spec.uses_segments)."""
-    settings = FeatureSettings(config.max_length, config.qa_max_length, config.doc_stride, segment_ids)
+    settings = feature_settings(config, segment_ids)
     labels = {name: tasks.get(name).label_list(td.train, td.valid) for name, td in data.items()}
     for name, td in data.items():
         td.train_features = build_features(name, td.train, tokenizer, settings, labels[name], True, config.cache_dir)
         td.valid_features = build_features(name, td.valid, tokenizer, settings, labels[name], False, config.cache_dir)
     return labels
+
+
+def feature_settings(config: TrainConfig, segment_ids: bool) -> FeatureSettings:
+    return FeatureSettings(config.max_length, config.qa_max_length, config.doc_stride, segment_ids, config.ner_context)

@@ -146,13 +146,17 @@ SIZES = {
 }  # as roberta-base: one segment type
 
 
-def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"), old_cls_head=False, segments=True):
+def tiny_model_dir(
+    kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"), old_cls_head=False, segments=True, adapters=""
+):
     """A saved mtl model on a random tiny encoder of the given type (the shipped backbone configs' types); with
-    `old_cls_head`, classification as models saved before the heads took the backbone's shape."""
+    `old_cls_head`, classification as models saved before the heads took the backbone's shape; `adapters`: a
+    task_adapters setting ("lora:r=4"), each task's adapter made non-zero (a fresh LoRA adapter changes nothing)."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     from mtlcli import tasks as registry
+    from mtlcli.adapters import resolve_adapters
     from mtlcli.model import MultiTaskModel, save_model
     from mtlcli.spec import ModelSpec
 
@@ -173,8 +177,13 @@ def tiny_model_dir(kind: str, backbone_dir, directory, tasks=("ner", "qa", "cls"
         doc_stride=32,
         heads=heads,
         segment_ids=segments and config.type_vocab_size > 1 if kind != "distilbert" else False,
+        adapters=resolve_adapters(adapters, config.to_dict()),
     )
     model = MultiTaskModel(spec, AutoModel.from_config(config)).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".lora_B." in name:
+                param.normal_(std=0.05)
     save_model(model, tokenizer, directory)
     return model, tokenizer
 

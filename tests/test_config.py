@@ -52,3 +52,7 @@ def test_config_time_errors():
         resolve([], ["sampling=temperature:abc"])
     with pytest.raises(InputError, match="step_mode"):
         resolve([], ["step_mode=sometimes"])
+    with pytest.raises(InputError, match="head_lr_mult"):
+        resolve([], ["head_lr_mult=0"])
+    with pytest.raises(InputError, match="ner_decoding.*argmax, bio"):
+        resolve([], ["ner_decoding=crf"])

@@ -12,12 +12,14 @@ from rich.table import Table
 from ..render import confusion_table, console, fmt, note, print_json, tagged_text, title
 from .common import handle_errors
 from .options import (
+    NER_DECODING_HELP,
     ClsFileOption,
     DeviceOption,
     InferenceBatchOption,
     JsonOption,
     MaxAnswerLengthOption,
     ModelArgument,
+    NerDecoding,
     NerFileOption,
     NullThresholdOption,
     PrecisionOption,
@@ -55,6 +57,7 @@ def evaluate_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="NER: seqeval strict mode (IOB2) instead of conlleval's default.")
     ] = False,
+    ner_decoding: Annotated[NerDecoding | None, typer.Option(help=NER_DECODING_HELP, show_default=False)] = None,
     show_errors: Annotated[
         int, typer.Option("--show-errors", metavar="N", help="Show the N examples with the most errors per task.")
     ] = 0,
@@ -109,6 +112,7 @@ def evaluate_command(
             files,
             out_dir=out,
             strict=strict,
+            ner_decoding=ner_decoding,
             device=device,
             precision=precision,
             batch_size=batch_size,

@@ -81,6 +81,9 @@ NullThresholdOption = Annotated[
     ),
 ]
 
+NerDecoding = Literal["argmax", "bio"]  # config.NER_DECODINGS
+NER_DECODING_HELP = "NER: argmax per word, or bio (no I-X after O or another type); default: the model's."
+
 # ------------------------------------------------------------------------ every command that runs a model
 Precision = Literal[PRECISIONS]  # the one list of precisions (mtlcli.devices)
 PrecisionOption = Annotated[

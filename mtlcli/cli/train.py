@@ -39,6 +39,8 @@ Examples:
 
   mtl train --preset colab-t4 --set lr=3e-5 --set step_mode=joint --dry-run
 
+  mtl train --preset quick --ner-train ... --qa-train ... --teacher ner=runs/ner/last --teacher qa=runs/qa/last
+
   mtl train --resume runs/demo                              # continue an interrupted run
 
   mtl train --preset demo --report-to tensorboard           # then: tensorboard --logdir runs/demo/tb
@@ -60,6 +62,14 @@ def train_command(
     batch_size: BatchSizeOption = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
+    teacher: Annotated[
+        list[str],
+        typer.Option(
+            metavar="TASK=DIR",
+            help="Distil a single-task mtl model into the task (BAM!, teacher annealing), e.g. ner=runs/ner/last; "
+            "repeatable.",
+        ),
+    ] = [],
     step_mode: Annotated[
         Optional[str], typer.Option(help="sampled (one task per step) or joint (every task per step).")
     ] = None,
@@ -94,9 +104,10 @@ def train_command(
     if resume:
         from ..training.trainer import resume_config
 
-        if preset or set_ or overwrite:
+        if preset or set_ or teacher or overwrite:
             raise InputError(
-                "--resume continues a run with its own train_config.toml: give no --preset, --set or --overwrite"
+                "--resume continues a run with its own train_config.toml: give no --preset, --set, --teacher or "
+                "--overwrite"
             )
         config = resume_config(resume)
     else:
@@ -123,6 +134,7 @@ def train_command(
                 skip_bad=skip_bad,
                 save_every=save_every,
                 report_to=",".join(report_to) if report_to else None,
+                **teacher_keys(teacher),
             ),
         )
     if dry_run:
@@ -150,6 +162,21 @@ def train_command(
 
 
 train_command.__doc__ += EXAMPLES
+
+
+def teacher_keys(assignments: list[str]) -> dict[str, str]:
+    """--teacher ner=DIR → {"ner_teacher": DIR}."""
+    from .. import tasks
+
+    keys = {}
+    for assignment in assignments:
+        task, sep, directory = assignment.partition("=")
+        if not sep or not directory or task not in tasks.names():
+            raise InputError(
+                f"--teacher takes TASK=DIR with TASK one of {', '.join(tasks.names())}, got '{assignment}'"
+            )
+        keys[f"{task}_teacher"] = directory
+    return keys
 
 
 class TrainingView:
@@ -229,6 +256,14 @@ class TrainingView:
             )
         if data["improved"]:
             console.print(f"saved best checkpoint for: {', '.join(title(t) for t in data['improved'])}")
+
+    def _teacher(self, data: dict) -> None:
+        source = "from the cache" if data["cached"] else "computed once, cached"
+        console.print(
+            f"{title(data['task'])} teacher {data['teacher']}: distributions over {data['features']:,} "
+            f"training features ({source})",
+            highlight=False,
+        )
 
     def _warning(self, data: dict) -> None:
         note(data["message"])

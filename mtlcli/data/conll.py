@@ -38,7 +38,7 @@ def parse_conll(text: str, file: str, problems: list[Problem]) -> list[NerExampl
     """Sentences from a column file (token first, tag last); bad sentences are left out and their problems appended."""
     name = Path(file).name
     examples = []
-    for sentence in _sentences(text):
+    for document, sentence in _sentences(text):
         found = []
         for number, columns in sentence:
             if len(columns) < 2:
@@ -50,25 +50,28 @@ def parse_conll(text: str, file: str, problems: list[Problem]) -> list[NerExampl
             continue
         tokens = [columns[0] for _, columns in sentence]
         tags = [columns[-1] for _, columns in sentence]
-        examples.append(NerExample(f"{name}:{sentence[0][0]}", tokens, to_iob2(tags)))
+        examples.append(NerExample(f"{name}:{sentence[0][0]}", tokens, to_iob2(tags), document))
     return examples
 
 
-def _sentences(text: str) -> Iterator[list[tuple[int, list[str]]]]:
-    """Group (line number, columns) into sentences. Blank lines and -DOCSTART- lines end a sentence;
-    -DOCSTART- may open a document (CoNLL-2003) or close it (Wikigold)."""
+def _sentences(text: str) -> Iterator[tuple[int, list[tuple[int, list[str]]]]]:
+    """Group (line number, columns) into sentences, each with its document: the number of -DOCSTART- lines before
+    it. Blank lines and -DOCSTART- lines end a sentence; -DOCSTART- may open a document (CoNLL-2003) or close it
+    (Wikigold): either way it separates two."""
     sentence: list[tuple[int, list[str]]] = []
+    document = 0
     # Split on "\n" only: str.splitlines() would also break lines at Unicode separators inside tokens.
     for number, line in enumerate(text.split("\n"), start=1):
         columns = _COLUMN_SEPARATOR.split(line.strip(_WHITESPACE))
         if columns == [""] or columns[0] == "-DOCSTART-":
             if sentence:
-                yield sentence
+                yield document, sentence
             sentence = []
+            document += columns[0] == "-DOCSTART-"
         else:
             sentence.append((number, columns))
     if sentence:
-        yield sentence
+        yield document, sentence
 
 
 def ner_from_records(

@@ -10,6 +10,9 @@ class NerExample:
     id: str
     tokens: list[str]
     tags: list[str]  # IOB2, one per token
+    # the document it belongs to (CoNLL's -DOCSTART- numbering): neighbours with the same one are its context
+    # (ner_context); None: a sentence on its own
+    document: int | None = None
 
 
 @dataclass(frozen=True)

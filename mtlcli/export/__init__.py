@@ -33,6 +33,15 @@ def export(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError(Problem(str(out), "", "exists and is not empty; pass --overwrite or choose another -o"))
+    if fmt == "onnx" and spec.adapters:
+        raise InputError(
+            Problem(
+                str(model_dir),
+                "",
+                "its tasks have their own adapters, which one graph of every head cannot hold: "
+                "use --format hf (one merged model per task)",
+            )
+        )
     if fmt == "onnx":
         from .onnx import export_onnx, require_onnx
 

@@ -40,6 +40,7 @@ SETTINGS = (
     "step_mode",
     "sampling",
     "weighting",
+    "task_adapters",
     "seed",
 )
 

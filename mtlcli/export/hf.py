@@ -66,15 +66,17 @@ def hf_config(spec, task: str):
 
 def hf_state_dict(model, task: str, hf_model) -> dict:
     """The mtl weights under the architecture's names; encoder parts the architecture lacks (the pooler of
-    BERT's token classifiers) are left out, since no head of this task reads them. A model trained with segment 0
+    BERT's token classifiers) are left out, since no head of this task reads them; the task's adapter, if any, is
+    merged into the encoder. A model trained with segment 0
     everywhere gets segment 0's embedding in every row: Hugging Face pipelines pass the tokenizer's segment ids
     (1 for a QA context), and the export must compute what mtl computed."""
+    from ..adapters import merged_encoder
+
     prefix = hf_model.base_model_prefix
     wanted = set(hf_model.state_dict())
+    encoder = merged_encoder(model.encoder, task) if model.spec.adapters else model.encoder  # the task's own weights
     state = {
-        f"{prefix}.{name}": tensor
-        for name, tensor in model.encoder.state_dict().items()
-        if f"{prefix}.{name}" in wanted
+        f"{prefix}.{name}": tensor for name, tensor in encoder.state_dict().items() if f"{prefix}.{name}" in wanted
     }
     if not model.spec.segment_ids:
         for name, tensor in state.items():

@@ -33,11 +33,12 @@ class FeatureSettings:
     qa_max_length: int = 384
     doc_stride: int = 128
     segment_ids: bool = False  # text pairs carry the tokenizer's token_type_ids
+    ner_context: int = 0  # NER: sub-tokens of the neighbouring sentences of the document on each side
 
     @classmethod
     def of(cls, spec) -> FeatureSettings:
         """A saved model's settings (its config.json)."""
-        return cls(spec.max_length, spec.qa_max_length, spec.doc_stride, spec.segment_ids)
+        return cls(spec.max_length, spec.qa_max_length, spec.doc_stride, spec.segment_ids, spec.ner_context)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Task:
     per_label: tuple[str, str] | None = None  # (metrics key, what a row is) of a per-label scores table
     confusion_of = "labels"  # what the rows and columns of the metrics' "confusion" matrix are
     augmentable = False  # whether `augment` makes new training examples (--augment)
+    distillable = False  # whether a teacher's soft targets can train it (--teacher; soft_targets, soft_loss)
 
     reader = ""  # the function of mtlcli.data.readers that reads the task's files
 
@@ -124,6 +126,15 @@ class Task:
 
     def targets(self, features, rows: list[int], width: int) -> dict:
         """Training targets of a batch of feature rows, as tensors (padded to `width` where per token)."""
+        raise NotImplementedError
+
+    def soft_targets(self, outputs: dict, lengths) -> list:
+        """A teacher's head outputs of one batch (float32 numpy arrays, padded) → per row, the distribution the student
+        learns from: a (tokens, k) array for per-token outputs (zero-padded to a batch), a (k,) one per row."""
+        raise NotImplementedError
+
+    def soft_loss(self, out: dict, soft, targets: dict):
+        """Cross-entropy of the student's head outputs against a batch of soft targets, averaged as the gold loss is."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------------------------------- results

@@ -18,6 +18,7 @@ class ClsTask(Task):
     headline_metrics = ("accuracy",)
     per_label = ("per_class", "class")
     augmentable = True
+    distillable = True
     reader = "read_cls"
     prediction_file = "cls_predictions.csv"
 
@@ -71,6 +72,16 @@ class ClsTask(Task):
         if "labels" in targets:
             out["loss"] = F.cross_entropy(logits, targets["labels"], ignore_index=IGNORE)
         return out
+
+    def soft_targets(self, outputs, lengths):
+        from ..inference.forward import softmax
+
+        return list(softmax(outputs["logits"]))
+
+    def soft_loss(self, out, soft, targets):
+        from torch.nn import functional as F
+
+        return -(soft * F.log_softmax(out["logits"], -1)).sum(-1).mean()
 
     def targets(self, features, rows, width):
         import torch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from ..features import IGNORE, Features
 from .base import FeatureSettings, Metric, Task, TaskEvaluation, r4
 
@@ -43,6 +44,7 @@ class NerTask(Task):
     per_label = ("per_type", "entity type")
     confusion_of = "token-level entity types"
     augmentable = True
+    distillable = True
     reader = "read_ner"
     prediction_file = "ner_predictions.txt"
 
@@ -57,7 +59,8 @@ class NerTask(Task):
         return augment_ner(examples, settings, synonyms)
 
     def featurize(self, examples, tokenizer, settings: FeatureSettings, labels, training):
-        return word_features(examples, tokenizer, {label: i for i, label in enumerate(labels)}, settings.max_length)
+        label_ids = {label: i for i, label in enumerate(labels)}
+        return word_features(examples, tokenizer, label_ids, settings.max_length, settings.ner_context)
 
     def describe(self, examples, features, split):
         from collections import Counter
@@ -75,7 +78,7 @@ class NerTask(Task):
                 f"NER: gold entity type(s) the model has no label for: {', '.join(unknown)} (scored as misses)"
             )
         label_ids |= {tag: IGNORE for tag in gold_tags if tag not in label_ids}
-        return word_features(examples, tokenizer, label_ids, spec.max_length)
+        return word_features(examples, tokenizer, label_ids, spec.max_length, spec.ner_context)
 
     # ----------------------------------------------------------------------------------------- model
     def build_head(self, hidden_size, labels, settings):
@@ -94,6 +97,18 @@ class NerTask(Task):
             )
         return out
 
+    def soft_targets(self, outputs, lengths):
+        from ..inference.forward import softmax
+
+        probs = softmax(outputs["logits"])
+        return [probs[i, :n] for i, n in enumerate(lengths)]
+
+    def soft_loss(self, out, soft, targets):
+        from torch.nn import functional as F
+
+        labelled = targets["labels"] != IGNORE  # the tokens the gold loss is over: each word's first sub-token
+        return -(soft * F.log_softmax(out["logits"].float(), -1)).sum(-1)[labelled].mean()
+
     def targets(self, features, rows, width):
         import torch
 
@@ -106,16 +121,19 @@ class NerTask(Task):
     def evaluate(self, model, examples, features, batch_size, device, autocast, options):
         from ..metrics import ner_metrics
 
-        label_ids, word_scores = decode(
-            model, features, [len(ex.tokens) for ex in examples], batch_size, device, autocast
-        )
+        num_words = [len(ex.tokens) for ex in examples]
+        decoding = options.get("ner_decoding")
+        label_ids, word_scores = decode(model, features, num_words, batch_size, device, autocast, decoding)
         names = model.spec.labels_of(self.name)
         predicted = [[names[i] for i in ids] for ids in label_ids]
         scores = ner_metrics([ex.tags for ex in examples], predicted, strict=options.get("strict", False))
         return TaskEvaluation(self.name, scores, predicted, [s.tolist() for s in word_scores])
 
     def settings_record(self, options, spec):
-        return {"mode": "strict" if options.get("strict") else "default"}  # seqeval's: strict IOB2, or conlleval's
+        return {
+            "mode": "strict" if options.get("strict") else "default",  # seqeval's: strict IOB2, or conlleval's
+            "decoding": options.get("ner_decoding") or spec.ner_decoding,
+        }
 
     def prediction_text(self, examples, evaluation):
         """CoNLL columns `token gold pred`, a blank line between sentences: what conlleval reads."""
@@ -154,16 +172,37 @@ class NerTask(Task):
             )
         return [row for _, row in sorted(rows, key=lambda row: row[0])[:limit]]
 
-    def predict(self, model, tokenizer, inputs, batch_size, device, autocast, pretokenized=False):
-        """Words, tags and entities per TextItem. With `pretokenized`, words are the space-separated tokens as given."""
+    def predict(
+        self,
+        model,
+        tokenizer,
+        inputs,
+        batch_size,
+        device,
+        autocast,
+        pretokenized=False,
+        decoding=None,
+        context_lines=False,
+    ):
+        """Words, tags and entities per TextItem. With `pretokenized`, words are the space-separated tokens as given;
+        `decoding` overrides the model's ner_decoding; `context_lines`: the neighbouring inputs (up to a blank one)
+        are each input's document context, as the model's ner_context."""
         from ..data.examples import NerExample
+        from .ner_context import line_documents
 
         texts = [item.text for item in inputs]
         words = [_space_split(text) if pretokenized else split_words(text, tokenizer) for text in texts]
         busy = [i for i, ws in enumerate(words) if ws]  # texts without a word need no forward pass
-        examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i])) for i in busy]
-        features = word_features(examples, tokenizer, {"O": 0}, model.spec.max_length)
-        label_ids, scores = decode(model, features, [len(words[i]) for i in busy], batch_size, device, autocast)
+        context = model.spec.ner_context if context_lines else 0
+        if context_lines and not context:
+            raise InputError(
+                "--context-lines needs a model trained with document context (ner_context=N); this one has none"
+            )
+        documents = line_documents(texts) if context else [None] * len(texts)
+        examples = [NerExample(str(i), [w for w, _ in words[i]], ["O"] * len(words[i]), documents[i]) for i in busy]
+        features = word_features(examples, tokenizer, {"O": 0}, model.spec.max_length, context)
+        num_words = [len(words[i]) for i in busy]
+        label_ids, scores = decode(model, features, num_words, batch_size, device, autocast, decoding)
         per_text = dict(zip(busy, zip(label_ids, scores)))
         names = model.spec.labels_of(self.name)
         results = []
@@ -183,14 +222,20 @@ class NerTask(Task):
         return {"text": result.text, "entities": entities}
 
 
-def decode(model, features, num_words: list[int], batch_size: int, device, autocast):
-    """Per example: (label id per word, probability of that label). Words with no sub-token get O (id 0)."""
+def decode(model, features, num_words: list[int], batch_size: int, device, autocast, decoding: str | None = None):
+    """Per example: (label id per word, probability of that label). Words with no sub-token get O (id 0).
+
+    `decoding` (default: the model's `ner_decoding`): "argmax" takes each word's most likely label; "bio" the
+    most likely sequence of labels in which no I-X follows O or another type (`viterbi`)."""
     import numpy as np
 
     from ..inference.forward import forward_batches, softmax
 
-    labels = [np.zeros(n, dtype=np.int64) for n in num_words]
-    scores = [np.ones(n, dtype=np.float32) for n in num_words]
+    num_labels = len(model.spec.labels_of("ner"))
+    # per example, the logits of each word's first sub-token; a word without one stays certain O
+    word_logits = [np.full((n, num_labels), -np.inf, dtype=np.float32) for n in num_words]
+    for logits in word_logits:
+        logits[:, 0] = 0.0
     for rows, out, _ in forward_batches(model, "ner", features, batch_size, device, autocast):
         logits = out["logits"]
         words = np.full((len(rows), logits.shape[1]), -1, dtype=np.int64)
@@ -198,17 +243,28 @@ def decode(model, features, num_words: list[int], batch_size: int, device, autoc
             index = features.word_index[row]
             words[i, : len(index)] = index
         batch_rows, positions = np.nonzero(words >= 0)  # first sub-token of each word the row owns
-        probs = softmax(logits[batch_rows, positions])
-        best, best_prob = probs.argmax(-1), probs.max(-1)
+        picked = logits[batch_rows, positions]
         examples = np.asarray([features.example[r] for r in rows])[batch_rows]
         word_ids = words[batch_rows, positions]
         bounds = np.searchsorted(batch_rows, np.arange(len(rows) + 1))  # np.nonzero is row-major: rows are runs
         for i in range(len(rows)):
             a, b = bounds[i], bounds[i + 1]
             if a < b:
-                labels[examples[a]][word_ids[a:b]] = best[a:b]
-                scores[examples[a]][word_ids[a:b]] = best_prob[a:b]
-    return labels, scores
+                word_logits[examples[a]][word_ids[a:b]] = picked[a:b]
+    splits = np.cumsum(num_words)[:-1]
+    flat = np.concatenate(word_logits) if word_logits else np.zeros((0, num_labels), dtype=np.float32)
+    probs = softmax(flat)
+    if (decoding or model.spec.ner_decoding) == "bio":
+        from .bio import bio_transitions, viterbi
+
+        allowed = bio_transitions(model.spec.labels_of("ner"))
+        log_probs = np.log(np.maximum(probs, np.finfo(np.float32).tiny))
+        labels = [viterbi(chunk, allowed) for chunk in np.split(log_probs, splits)]
+        best = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    else:
+        best = probs.argmax(-1)
+    scores = probs[np.arange(len(best)), best]
+    return np.split(best, splits), np.split(scores, splits)
 
 
 def split_words(text: str, tokenizer) -> list[tuple[str, tuple[int, int]]]:
@@ -250,8 +306,11 @@ def group_entities(text: str, spans: list[tuple[int, int]], tags: list[str], sco
     ]
 
 
-def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int) -> Features:
-    """Sentences longer than `max_length` become several windows; each word is labelled in exactly one."""
+def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_length: int, context: int = 0) -> Features:
+    """Sentences longer than `max_length` become several windows; each word is labelled in exactly one. With
+    `context`, up to that many sub-tokens of the neighbouring sentences of the document on each side, as context."""
+    from .ner_context import document_context
+
     features = Features()
     if not examples:
         return features
@@ -260,19 +319,18 @@ def word_features(examples: list, tokenizer, label_ids: dict[str, int], max_leng
     for index, example in enumerate(examples):
         word_pieces = _pieces_per_word(encoded.word_ids(index), encoded["input_ids"][index], len(example.tokens))
         for start, own_start, end in _word_windows([len(p) for p in word_pieces], budget):
-            ids, labels, words = [tokenizer.cls_token_id], [IGNORE], [-1]
+            ids, labels, words = [], [], []
             for word in range(start, end):
                 pieces = word_pieces[word][:budget]
                 owned = own_start <= word and bool(pieces)
                 ids += pieces
                 labels += [label_ids[example.tags[word]] if owned else IGNORE] + [IGNORE] * (len(pieces) - 1)
                 words += [word if owned else -1] + [-1] * (len(pieces) - 1)
-            ids.append(tokenizer.sep_token_id)
-            labels.append(IGNORE)
-            words.append(-1)
-            features.input_ids.append(ids)
-            features.labels.append(labels)
-            features.word_index.append(words)
+            at_start, at_end, room = start == 0, end == len(example.tokens), budget - len(ids)
+            left, right = document_context(encoded["input_ids"], examples, index, at_start, at_end, context, room)
+            features.input_ids.append([tokenizer.cls_token_id, *left, *ids, *right, tokenizer.sep_token_id])
+            features.labels.append([IGNORE] * (1 + len(left)) + labels + [IGNORE] * (len(right) + 1))
+            features.word_index.append([-1] * (1 + len(left)) + words + [-1] * (len(right) + 1))
             features.example.append(index)
     return features
 

@@ -28,6 +28,7 @@ class QaTask(Task):
     primary_metric = "f1"
     headline_metrics = ("exact_match", "f1")
     reader = "read_qa"
+    distillable = True
     prediction_file = "qa_predictions.json"
     output_names = ("start_logits", "end_logits")
 
@@ -90,6 +91,21 @@ class QaTask(Task):
                 + F.cross_entropy(end_logits, targets["end_positions"])
             ) / 2
         return out
+
+    def soft_targets(self, outputs, lengths):
+        import numpy as np
+
+        from ..inference.forward import softmax
+
+        start, end = softmax(outputs["start_logits"]), softmax(outputs["end_logits"])
+        return [np.stack([start[i, :n], end[i, :n]], -1) for i, n in enumerate(lengths)]
+
+    def soft_loss(self, out, soft, targets):
+        from torch.nn import functional as F
+
+        start = -(soft[..., 0] * F.log_softmax(out["start_logits"], -1)).sum(-1).mean()
+        end = -(soft[..., 1] * F.log_softmax(out["end_logits"], -1)).sum(-1).mean()
+        return (start + end) / 2
 
     def targets(self, features, rows, width):
         import torch

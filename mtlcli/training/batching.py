@@ -7,7 +7,7 @@ import random
 import torch
 
 from .. import tasks
-from ..features import Features
+from ..features import SOFT_TARGETS, Features
 
 # Training batches are drawn from pools this many batches large and sorted inside the pool:
 # most padding goes, while the batch order stays random.
@@ -39,4 +39,18 @@ def collate(features: Features, rows: list[int], task: str, pad_id: int) -> dict
         batch["token_type_ids"] = torch.zeros((len(rows), width), dtype=torch.long)
         for i, r in enumerate(rows):
             batch["token_type_ids"][i, : len(features.token_type_ids[r])] = torch.tensor(features.token_type_ids[r])
+    soft = features.extra.get(SOFT_TARGETS)
+    if soft is not None:
+        batch[SOFT_TARGETS] = pad_soft_targets([soft[r] for r in rows], width)
     return batch | tasks.get(task).targets(features, rows, width)
+
+
+def pad_soft_targets(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    """A teacher's soft targets of a batch (Task.soft_targets): per-token (tokens, k) rows zero-padded to `width`,
+    per-row (k,) vectors stacked."""
+    if rows[0].ndim == 1:
+        return torch.stack(rows)
+    padded = torch.zeros((len(rows), width, rows[0].shape[1]), dtype=rows[0].dtype)
+    for i, row in enumerate(rows):
+        padded[i, : len(row)] = row
+    return padded

@@ -20,31 +20,31 @@ def encoder_depth(name: str, num_layers: int) -> int:
 
 
 def freeze_layers(model, count: int) -> None:
-    """Freeze the embeddings and the first `count` transformer layers."""
+    """Freeze the embeddings and the first `count` transformer layers (their task adapters stay trainable)."""
     if count <= 0:
         return
     for name, param in model.named_parameters():
-        if encoder_depth(name, model.encoder.config.num_hidden_layers) <= count:
-            param.requires_grad_(False)
+        if encoder_depth(name, model.encoder.config.num_hidden_layers) <= count and ".lora_" not in name:
+            param.requires_grad_(False)  # task adapters (mtlcli.adapters) in those layers keep training
 
 
-def make_optimizer(model, lr: float, weight_decay: float, layer_lr_decay: float = 1.0):
-    """Parameter groups by depth: lr·decay^(L+1−depth), so the heads get lr and lower layers less;
-    no weight decay on biases and LayerNorm weights."""
+def make_optimizer(model, lr: float, weight_decay: float, layer_lr_decay: float = 1.0, head_lr_mult: float = 1.0):
+    """Parameter groups by depth: lr·decay^(L+1−depth), so the top of the encoder gets lr and lower layers less,
+    and the task heads lr·head_lr_mult; no weight decay on biases and LayerNorm weights."""
     num_layers = model.encoder.config.num_hidden_layers
-    groups: dict[tuple[int, bool], list] = {}
+    groups: dict[tuple[int, bool, bool], list] = {}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            key = (encoder_depth(name, num_layers), param.ndim >= 2)
+            key = (encoder_depth(name, num_layers), name.startswith("heads."), param.ndim >= 2)
             groups.setdefault(key, []).append(param)
     return torch.optim.AdamW(
         [
             {
                 "params": params,
-                "lr": lr * layer_lr_decay ** (num_layers + 1 - depth),
+                "lr": lr * layer_lr_decay ** (num_layers + 1 - depth) * (head_lr_mult if head else 1.0),
                 "weight_decay": weight_decay if decays else 0.0,
             }
-            for (depth, decays), params in sorted(groups.items())
+            for (depth, head, decays), params in sorted(groups.items())
         ],
         lr=lr,
     )

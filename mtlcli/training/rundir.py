@@ -39,7 +39,7 @@ def portable_config(config: TrainConfig) -> TrainConfig:
     models), so a resumed run finds them from any working directory. Bundled `@demo/` data stays as it is."""
     changes = {
         key: _absolute(value)
-        for key in _data_keys() + ["cache_dir"]
+        for key in _data_keys() + [task_key(task, "teacher") for task in tasks.names()] + ["cache_dir"]
         if (value := getattr(config, key)) and not value.startswith(BUNDLED_PREFIX)
     }
     if Path(config.backbone).expanduser().is_dir():  # else a packaged alias or a Hub id

@@ -32,6 +32,7 @@ from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
 from .batching import collate
 from .checkpoint import latest_valid_checkpoint
+from .distill import Teachers, attach_teachers
 from .logs import MetricsLog, tracker_options, trackers
 from .optim import freeze_layers, linear_schedule, make_optimizer, optimizer_step
 from .ranks import same_on_every_rank, weights_checksums
@@ -126,16 +127,19 @@ class Run:
             encoder_dropout=None if config.encoder_dropout < 0 else config.encoder_dropout,
         )
         freeze_layers(model, config.freeze_layers)
-        optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay)
+        optimizer = make_optimizer(model, config.lr, config.weight_decay, config.layer_lr_decay, config.head_lr_mult)
         acc = self.accelerator
         self.autocast = autocast_for(acc.device.type, self.precision)
         self.scaler = torch.amp.GradScaler(acc.device.type) if self.precision == "fp16" else None
+        with acc.main_process_first():  # the main process fills the teachers' cache, the others read it
+            taught = attach_teachers(self.data, self.tokenizer, config, spec, acc.device, self.precision, on_event)
         self.streams = {
             task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
             for task, td in self.data.items()
         }
         self.batches = {task: stream.batches_per_pass() for task, stream in self.streams.items()}
         self.steps_per_epoch = len(self._schedule(0))
+        self.teachers = Teachers(taught, self.steps_per_epoch * config.epochs)
         total_updates = math.ceil(self.steps_per_epoch / config.grad_accum) * config.epochs
         # not prepared by accelerate: it would step the schedule once per process
         self.scheduler = linear_schedule(optimizer, int(config.warmup_ratio * total_updates), total_updates)
@@ -249,6 +253,7 @@ class Run:
                     "step_loss": {t: s["loss"] for t, s in stats.items()},  # this step's batch (the above: epoch mean)
                     "lr": self.scheduler.get_last_lr()[-1],
                     "weights": self.weighting.weights(),
+                    **self.teachers.record(self.global_step - 1),  # the teachers' share in the step just taken
                     "tokens": dict(totals["tokens"]),  # real (non-pad) tokens per task this epoch
                     "tokens_per_s": sum(totals["tokens"].values()) / max(elapsed, 1e-9),
                     "elapsed": time.perf_counter() - started,
@@ -311,7 +316,7 @@ class Run:
             batch = collate(stream.features, batch_rows, task, self.pad_id)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             with self.autocast():
-                losses[task] = self.model(task, **batch)["loss"]
+                losses[task] = self.teachers.loss(task, self.model(task, **batch), batch, self.global_step)
             values[task] = losses[task].item()
             stats[task] = {
                 "loss": values[task],

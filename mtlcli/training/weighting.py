@@ -190,7 +190,12 @@ def make_weighting(
 def last_shared_weight(encoder: nn.Module) -> torch.Tensor:
     """GradNorm's 'last shared layer': the last trainable matrix of the encoder that the heads see
     (the pooler is skipped: no head uses it)."""
-    matrices = [p for name, p in encoder.named_parameters() if p.ndim == 2 and p.requires_grad and "pooler" not in name]
+    private = ("pooler", ".lora_")  # no head reads the pooler; a task adapter (mtlcli.adapters) is not shared
+    matrices = [
+        p
+        for name, p in encoder.named_parameters()
+        if p.ndim == 2 and p.requires_grad and not any(word in name for word in private)
+    ]
     return matrices[-1]
 
 
