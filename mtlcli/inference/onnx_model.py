@@ -62,7 +62,7 @@ def default_threads() -> int:
 
 
 class OnnxModel:
-    """The ONNX counterpart of a prepared InferenceModel: same spec, pad id and batch plan; numpy in and out."""
+    """The ONNX counterpart of a prepared InferenceModel: same spec and pad id, its own batch plan; numpy in and out."""
 
     runs_numpy = True  # callers pass numpy arrays to `run` (not tensors to `forward`)
 
