@@ -106,16 +106,18 @@ def save_model(model: MultiTaskModel, tokenizer, directory: str | Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def load_model(directory: str | Path, device: str = "cpu") -> tuple[MultiTaskModel, object]:
-    """Rebuild the encoder from the saved backbone config (no Hub), load weights, check every shape."""
+def load_model(directory: str | Path, device: str = "cpu", lean: bool = False) -> tuple[MultiTaskModel, object]:
+    """Rebuild the encoder from the saved backbone config (no Hub), load weights, check every shape.
+
+    `lean` (inference only): a plain BERT encoder is built by mtlcli.inference.bert and the tokenizer is the
+    directory's tokenizer.json run by `tokenizers`, so that transformers is not imported (seconds of a cold
+    start); other backbones are built by transformers as always."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     directory = Path(directory)
     spec = read_spec(directory)
-    backbone_config = AutoConfig.for_model(**spec.backbone_config)
-    model = MultiTaskModel(spec, AutoModel.from_config(backbone_config, dtype=torch.float32))  # as trained
+    model = MultiTaskModel(spec, _encoder(spec, lean))
     weights = directory / WEIGHTS_FILE
     try:
         state = load_file(str(weights))
@@ -134,5 +136,26 @@ def load_model(directory: str | Path, device: str = "cpu") -> tuple[MultiTaskMod
             Problem(str(weights), "", f"weights do not match config.json: {problems[0]} (and {len(problems) - 1} more)")
         )
     model.load_state_dict(state)
-    tokenizer = AutoTokenizer.from_pretrained(str(directory))
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), _tokenizer(directory, lean)
+
+
+def _encoder(spec: ModelSpec, lean: bool) -> nn.Module:
+    if lean:
+        from .inference.bert import native_encoder
+
+        encoder = native_encoder(spec.backbone_config)
+        if encoder is not None:
+            return encoder
+    from transformers import AutoConfig, AutoModel
+
+    return AutoModel.from_config(AutoConfig.for_model(**spec.backbone_config), dtype=torch.float32)  # as trained
+
+
+def _tokenizer(directory: Path, lean: bool):
+    from .inference.fast_tokenizer import TOKENIZER_FILE, FastTokenizer
+
+    if lean and (directory / TOKENIZER_FILE).is_file():
+        return FastTokenizer(directory)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(directory))

@@ -50,7 +50,7 @@ def random_feeds(model, batch: int, length: int, seed: int) -> dict:
 def test_one_graph_of_every_head_matches_pytorch_on_a_padded_batch(exported):
     from transformers import AutoTokenizer
 
-    from mtlcli.inference.batching import bucketed_batches
+    from mtlcli.inference.batching import exact_batches
     from mtlcli.inference.onnx_model import OnnxModel, is_onnx_export
     from mtlcli.spec import read_spec
 
@@ -69,7 +69,9 @@ def test_one_graph_of_every_head_matches_pytorch_on_a_padded_batch(exported):
 
     onnx_model = OnnxModel(out, threads=1)
     assert onnx_model.runs_numpy and onnx_model.pad_id == tokenizer.pad_token_id
-    assert onnx_model.batch_plan([5, 30, 7], 8) == bucketed_batches([5, 30, 7], 8, 130)
+    assert (
+        onnx_model.batch_plan([5, 30, 7, 5], 8) == exact_batches([5, 30, 7, 5], 8) == [([0, 3], 5), ([2], 7), ([1], 30)]
+    )
     # question + context pairs, padded: segment ids and padding both matter
     batch = tokenizer(
         ["Who founded Apple?", "Where is Paris?", "Who?"],
@@ -203,6 +205,21 @@ def test_predict_and_evaluate_run_on_an_export_as_on_the_torch_model(exported, t
     assert result.exit_code == 0 and json.loads(result.stdout)["text"] == "Paris is in France"
     refused = CliRunner().invoke(app, ["predict-ner", str(root / "fp32"), "Paris", "--precision", "bf16"])
     assert refused.exit_code == 2 and "ONNX export" in refused.output
+
+
+def test_onnx_predictions_do_not_depend_on_the_batch_size(exported):
+    """Rows of one length per batch, unpadded: each row computes the same at any batch size (fp32)."""
+    from conftest import NER_SENTENCES
+
+    from mtlcli.inference.predictor import Predictor
+    from mtlcli.inputs import TextItem
+
+    _, _, root, _ = exported
+    predictor = Predictor(root / "fp32")
+    texts = [" ".join(tokens) for tokens, _ in NER_SENTENCES] * 3
+    alone = [r.scores for r in predictor.predict("ner", [TextItem(t) for t in texts], batch_size=1)]
+    together = [r.scores for r in predictor.predict("ner", [TextItem(t) for t in texts], batch_size=64)]
+    assert alone == together
 
 
 def test_mtl_export_onnx_command_writes_a_checked_graph(exported, tmp_path):

@@ -203,13 +203,13 @@ def test_fixed_blocks_make_a_linear_layer_batch_invariant():
     assert batches == [([0, 2], 8), ([5], 8), ([4], 16), ([1, 3], 32), ([6], 104)]
 
 
-@pytest.mark.parametrize("spans", [True, False])
-def test_row_spans_and_fixed_blocks_both_compute_the_layer(monkeypatch, tmp_path, spans):
+@pytest.mark.parametrize("shortest", [8, 512, None])
+def test_row_spans_and_fixed_blocks_both_compute_the_layer(monkeypatch, tmp_path, shortest):
     import torch
 
     from mtlcli.inference import invariant
 
-    monkeypatch.setattr(invariant, "spans_are_invariant", lambda *shape: spans)
+    monkeypatch.setattr(invariant, "shortest_span", lambda *shape: shortest)
     torch.manual_seed(0)
     layer = invariant.InferenceLinear(torch.nn.Linear(64, 24), block_rows=1024)
     for rows in (1, 700, invariant.MAX_ROWS + 3, 2 * invariant.MAX_ROWS + 600):
@@ -227,12 +227,13 @@ def test_the_span_check_is_made_once_and_kept_on_disk(monkeypatch, tmp_path):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     invariant._cached_probes.cache_clear()
-    answer = invariant.spans_are_invariant(48, 16, torch.bfloat16)
+    answer = invariant.shortest_span(48, 16, torch.bfloat16)
+    assert answer in (*invariant.SPAN_MINIMA, None)
     saved = json.loads((tmp_path / "mtl" / "gemm-spans.json").read_text())
     assert list(saved.values()) == [{"48x16|torch.bfloat16": answer}]
     invariant._cached_probes.cache_clear()
     monkeypatch.setattr(torch, "addmm", None)  # a second process answers from the file, without multiplying
-    assert invariant.spans_are_invariant(48, 16, torch.bfloat16) is answer
+    assert invariant.shortest_span(48, 16, torch.bfloat16) == answer
     invariant._cached_probes.cache_clear()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..errors import InputError
@@ -183,6 +182,15 @@ class TrainingView:
     """Live progress per epoch (per-task loss, lr, tokens/s, ETA) and a metrics table after each epoch."""
 
     def __init__(self):
+        from rich.progress import (  # here, not at the top: `mtl --help` need not import it
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
             BarColumn(),

@@ -1,4 +1,4 @@
-"""Inference batches: length-sorted rows, or fixed-width buckets for batch invariance; padding of rows."""
+"""Inference batches: length-sorted rows, fixed-width buckets or rows of one length (batch invariance); padding."""
 
 from __future__ import annotations
 
@@ -40,10 +40,21 @@ def bucket_width(length: int, limit: int | None = None) -> int:
 def bucketed_batches(lengths: list[int], batch_size: int, limit: int | None = None) -> list[tuple[list[int], int]]:
     """(rows, width) batches in length order: each row is padded to its `bucket_width`, and a batch holds
     rows of one width only, so a row's padded width never depends on its companions."""
+    return width_batches(lengths, batch_size, lambda length: bucket_width(length, limit))
+
+
+def exact_batches(lengths: list[int], batch_size: int) -> list[tuple[list[int], int]]:
+    """(rows, width) batches of rows of one length each: no padding at all, and a row's width is its own length.
+    For backends whose kernels cost nothing per new shape (ONNX Runtime's): the padding is then pure waste."""
+    return width_batches(lengths, batch_size, int)
+
+
+def width_batches(lengths: list[int], batch_size: int, width_of) -> list[tuple[list[int], int]]:
+    """(rows, width) batches in length order, each of at most `batch_size` rows of one `width_of(length)`."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     batches: list[tuple[list[int], int]] = []
     for row in order:
-        width = bucket_width(lengths[row], limit)
+        width = width_of(lengths[row])
         if batches and batches[-1][1] == width and len(batches[-1][0]) < batch_size:
             batches[-1][0].append(row)
         else:

@@ -7,12 +7,14 @@ padded width of the batch. In bf16 one rounding difference is ~0.4% and it propa
 to 3e-2 and near-ties flip (2 of 300 SQuAD answers between batch sizes 1 and 16; in fp32 the differences
 are ~1e-6). Two fixes make the results bitwise the same with any batch size:
 
-  * every Linear layer multiplies rows in spans whose M the kernel treats alike. oneDNN splits the sum
-    over K between threads only for small M (here M < 512 with K = 1536), so spans of MIN_ROWS to
-    MAX_ROWS rows (a short one zero-padded to MIN_ROWS) give every row the same result. That is checked
-    once per weight shape, dtype and thread count on the machine itself (`spans_are_invariant`, cached in
-    ~/.cache/mtl); where it does not hold, fixed blocks of `block_rows` rows (the last one zero-padded) are
-    used instead: the kernel then always sees the same M, at the price of more padding;
+  * every Linear layer multiplies rows in spans whose M the kernel treats alike. oneDNN may split the sum
+    over K between threads for small M (on one Xeon for M < 512 with K = 1536; on an EPYC never, though
+    fp32 M < 4 takes another kernel), so spans of a shortest M to MAX_ROWS rows (a short one zero-padded to
+    that M) give every row the same result. The shortest M is the smallest of SPAN_MINIMA from which every
+    probed M agrees, checked once per weight shape, dtype and thread count on the machine itself
+    (`shortest_span`, cached in ~/.cache/mtl): one sentence then costs a GEMM of 8 rows, not 512, where the
+    machine allows. Where not even MIN_ROWS holds, fixed blocks of `block_rows` rows (the last one
+    zero-padded) are used instead: the kernel then always sees the same M, at the price of more padding;
   * every input is padded to a width that depends on its own length only, and a batch holds inputs of one
     width (mtlcli.inference.batching.bucketed_batches).
 
@@ -38,7 +40,8 @@ from torch import nn
 
 BLOCK_ROWS = 1024
 MIN_ROWS, MAX_ROWS = 512, 4096
-PROBE_ROWS = (MIN_ROWS, 777, 1024, 2048, 3001, MAX_ROWS)
+SPAN_MINIMA = (8, 32, 128, MIN_ROWS)  # candidate shortest spans; 8: a bucket is never narrower
+PROBE_ROWS = (8, 13, 32, 57, 128, 200, MIN_ROWS, 777, 1024, 2048, 3001, MAX_ROWS)
 
 
 def _probe_cache() -> Path:
@@ -62,13 +65,14 @@ def _cached_probes(machine: str) -> dict:
         return {}
 
 
-def spans_are_invariant(in_features: int, out_features: int, dtype: torch.dtype) -> bool:
-    """Whether every M from MIN_ROWS to MAX_ROWS gives each row the same result here (checked on the
-    PROBE_ROWS sizes, once per machine, torch version and thread count; the answer is kept on disk)."""
+def shortest_span(in_features: int, out_features: int, dtype: torch.dtype) -> int | None:
+    """The fewest rows from which every span up to MAX_ROWS gives each row the same result here: the smallest of
+    SPAN_MINIMA from which every PROBE_ROWS size agrees with MAX_ROWS, or None where not even MIN_ROWS does
+    (checked once per machine, torch version and thread count; the answer is kept on disk)."""
     machine = f"{_cpu_model()}|{os.cpu_count()} cores|torch {torch.__version__}|{torch.get_num_threads()} threads"
     key = f"{in_features}x{out_features}|{dtype}"
     known = _cached_probes(machine)
-    if key not in known:
+    if key not in known or isinstance(known[key], bool):  # a bool: an older mtl's answer for MIN_ROWS only
         generator = torch.Generator().manual_seed(0)
         x = torch.randn(MAX_ROWS, in_features, generator=generator).to(dtype)
         # the very call of the inference path: the transposed view of an (out, in) weight, written into `out`
@@ -82,7 +86,8 @@ def spans_are_invariant(in_features: int, out_features: int, dtype: torch.dtype)
 
         with torch.inference_mode():
             reference = rows(MAX_ROWS)
-            known[key] = all(torch.equal(rows(m), reference[:m]) for m in PROBE_ROWS[:-1])
+            agrees = {m: torch.equal(rows(m), reference[:m]) for m in PROBE_ROWS[:-1]}
+        known[key] = next((low for low in SPAN_MINIMA if all(ok for m, ok in agrees.items() if m >= low)), None)
         _save_probes(machine, known)
     return known[key]
 
@@ -96,6 +101,13 @@ def _save_probes(machine: str, known: dict) -> None:
         write_atomic(path, json.dumps(everything | {machine: known}, indent=1))
     except (OSError, ValueError):
         pass  # no cache: the check runs again next time
+
+
+def span_rows(rows: int, shortest: int) -> int:
+    """The rows a Linear layer multiplies for `rows` input rows in spans: MAX_ROWS at a time, the last span
+    zero-padded to `shortest`."""
+    full = rows // MAX_ROWS * MAX_ROWS
+    return full + (max(rows - full, shortest) if rows > full else 0)
 
 
 class InferenceLinear(nn.Module):
@@ -129,8 +141,9 @@ class InferenceLinear(nn.Module):
 
     def _multiply(self, flat: torch.Tensor, dtype) -> torch.Tensor:
         weight_t, bias = self._weights(dtype)
-        if self.block_rows and flat.device.type == "cpu" and spans_are_invariant(*weight_t.shape, dtype):
-            return self._multiply_spans(flat, weight_t, bias)
+        shortest = self.block_rows and flat.device.type == "cpu" and shortest_span(*weight_t.shape, dtype)
+        if shortest:
+            return self._multiply_spans(flat, weight_t, bias, shortest)
         rows = flat.shape[0]
         block = self.block_rows or max(rows, 1)
         full = rows // block * block
@@ -143,14 +156,13 @@ class InferenceLinear(nn.Module):
             self._gemm(tail, weight_t, bias, out[full:])
         return out[:rows]
 
-    def _multiply_spans(self, flat: torch.Tensor, weight_t, bias) -> torch.Tensor:
+    def _multiply_spans(self, flat: torch.Tensor, weight_t, bias, shortest: int) -> torch.Tensor:
         rows = flat.shape[0]
-        full = rows // MAX_ROWS * MAX_ROWS
-        out = flat.new_empty(full + (max(rows - full, MIN_ROWS) if rows > full else 0), weight_t.shape[1])
+        out = flat.new_empty(span_rows(rows, shortest), weight_t.shape[1])
         for start in range(0, rows, MAX_ROWS):
             span = flat[start : start + MAX_ROWS]
-            if len(span) < MIN_ROWS:  # zero-padded: the kernel never sees fewer than MIN_ROWS rows
-                span = torch.cat([span, span.new_zeros(MIN_ROWS - len(span), span.shape[1])])
+            if len(span) < shortest:  # zero-padded: the kernel never sees fewer than `shortest` rows
+                span = torch.cat([span, span.new_zeros(shortest - len(span), span.shape[1])])
             self._gemm(span, weight_t, bias, out[start : start + len(span)])
         return out[:rows]
 

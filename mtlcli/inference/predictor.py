@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 
-from .. import tasks
 from ..devices import autocast_for, resolve_device, resolve_precision
 from ..errors import InputError
 from ..inputs import QaItem, TextItem
@@ -46,14 +45,16 @@ def text_items(texts: list[str], text_pairs: list[str] | None = None) -> list[Te
 
 
 def missing_task_message(task: str, have: list[str]) -> str:
+    from .. import tasks
+
     names = ", ".join(tasks.get(t).title for t in have) or "none"
     return f"this model has no {tasks.get(task).title} head (its tasks: {names})"
 
 
 def load_onnx_export(directory, device: str, precision: str):
-    """(model, tokenizer, precision) of an ONNX export, run by onnxruntime on the CPU (no torch needed)."""
-    from transformers import AutoTokenizer
-
+    """(model, tokenizer, precision) of an ONNX export, run by onnxruntime on the CPU: neither torch nor
+    transformers is imported (the tokenizer is the export's tokenizer.json, run by `tokenizers`)."""
+    from .fast_tokenizer import FastTokenizer
     from .onnx_model import OnnxModel
 
     if device not in ("auto", "cpu"):
@@ -64,7 +65,7 @@ def load_onnx_export(directory, device: str, precision: str):
             f"{directory} is an ONNX export with {quantized or 'fp32'} weights: --precision {precision} "
             "does not apply (export with --quantize int8 for int8)"
         )
-    return OnnxModel(directory), AutoTokenizer.from_pretrained(str(directory)), quantized or "fp32"
+    return OnnxModel(directory), FastTokenizer(directory), quantized or "fp32"
 
 
 class Predictor:
@@ -83,8 +84,6 @@ class Predictor:
         batch_invariant: bool = True,
         block_rows: int | None = None,
     ):
-        from ..model import load_model
-        from .invariant import BLOCK_ROWS, prepare_for_inference
         from .onnx_model import is_onnx_export
 
         self.batch_size = batch_size
@@ -99,12 +98,15 @@ class Predictor:
             self.device, self.quantized, self.autocast = "cpu", self.precision == "int8", contextlib.nullcontext
             self.spec = self.model.spec
             return
+        from ..model import load_model
+        from .invariant import BLOCK_ROWS, prepare_for_inference
+
         self.device = resolve_device(device)
         if quantize and self.device != "cpu":
             raise InputError("--quantize (dynamic int8) runs on the CPU only: add --device cpu")
         self.precision = resolve_precision(precision, self.device, quantize)
         self.quantized = quantize
-        model, self.tokenizer = load_model(directory, self.device)
+        model, self.tokenizer = load_model(directory, self.device, lean=True)
         if quantize:
             quantize_int8(model)
         # bitwise the same results with any batch size (with --quantize: the activation scales stay per batch)
@@ -118,6 +120,8 @@ class Predictor:
 
     def predict(self, task: str, inputs: list, batch_size: int | None = None, **options) -> list:
         """The task's predictions for its input items (TextItem, QaItem, ...), in input order."""
+        from .. import tasks
+
         self.require(task)
         batch_size = batch_size or self.batch_size or DEFAULT_BATCH.get(task, DEFAULT_BATCH_SIZE)
         return tasks.get(task).predict(
