@@ -23,4 +23,5 @@ def machine() -> dict:
         "python": platform.python_version(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "avx512_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # what torch dispatches to (ATEN_CPU_CAPABILITY)
     }
