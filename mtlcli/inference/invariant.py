@@ -68,8 +68,11 @@ def _cached_probes(machine: str) -> dict:
 def shortest_span(in_features: int, out_features: int, dtype: torch.dtype) -> int | None:
     """The fewest rows from which every span up to MAX_ROWS gives each row the same result here: the smallest of
     SPAN_MINIMA from which every PROBE_ROWS size agrees with MAX_ROWS, or None where not even MIN_ROWS does
-    (checked once per machine, torch version and thread count; the answer is kept on disk)."""
-    machine = f"{_cpu_model()}|{os.cpu_count()} cores|torch {torch.__version__}|{torch.get_num_threads()} threads"
+    (checked once per machine, torch version, thread count and kernel choice; the answer is kept on disk)."""
+    machine = (  # the kernels too: ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA choose others on the same CPU
+        f"{_cpu_model()}|{os.cpu_count()} cores|torch {torch.__version__}|{torch.get_num_threads()} threads"
+        f"|{torch.backends.cpu.get_cpu_capability()}|oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA', 'default')}"
+    )
     key = f"{in_features}x{out_features}|{dtype}"
     known = _cached_probes(machine)
     if key not in known or isinstance(known[key], bool):  # a bool: an older mtl's answer for MIN_ROWS only
