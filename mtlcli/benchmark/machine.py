@@ -4,11 +4,10 @@ is busy."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import platform
-import re
+
+from ..memory import peak_rss_mb, release_memory, reset_peak_rss, rss_mb
 
 
 def machine(device: str = "cpu") -> dict:
@@ -57,45 +56,15 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start_mb = torch.cuda.memory_allocated(self.device) / 2**20
             return
-        try:
-            with open("/proc/self/status", encoding="ascii") as handle:
-                match = re.search(r"VmRSS:\s+(\d+)\s+kB", handle.read())
-            self.start_mb = int(match.group(1)) / 1024 if match else 0.0
-        except OSError:
-            pass
-        try:
-            with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-                handle.write("5")  # resets the peak RSS to the current RSS
-        except OSError:
-            self.resettable = False
+        self.start_mb = rss_mb()
+        self.resettable = reset_peak_rss()
 
     def peak_mb(self) -> float:
         if self.kind == "cuda_max_allocated":
             import torch
 
             return torch.cuda.max_memory_allocated(self.device) / 2**20
-        try:
-            with open("/proc/self/status", encoding="ascii") as handle:
-                match = re.search(r"VmHWM:\s+(\d+)\s+kB", handle.read())
-            if match and self.resettable:
-                return int(match.group(1)) / 1024
-        except OSError:
-            pass
-        import resource
-
-        self.resettable = False
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if platform.system() == "Darwin" else peak / 1024
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS, so that the next phase's RSS starts clean."""
-    gc.collect()
-    if platform.system() == "Linux":
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        return peak_rss_mb()
 
 
 def busy_note(cores: int | None) -> str:

@@ -27,6 +27,7 @@ from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
 from ..devices import autocast_for, resolve_device, resolve_precision
 from ..errors import InputError, TrainingInterrupted
+from ..memory import memory_record, rss_mb
 from ..model import build_model, save_model
 from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
@@ -40,7 +41,7 @@ from .run_state import restore_run_state, save_run_state
 from .rundir import CONFIG_FILE, portable_config, prepare_output_dir, resume_config  # noqa: F401 (resume_config: API)
 from .sampling import epoch_schedule
 from .streams import TaskStream
-from .weighting import gradient_cosines, last_shared_weight, make_weighting, pcgrad, task_gradients
+from .weighting import apply_pcgrad, gradient_cosines, last_shared_weight, make_weighting, task_gradients
 
 EventHandler = Callable[[str, dict], None]
 
@@ -257,6 +258,7 @@ class Run:
                     "tokens": dict(totals["tokens"]),  # real (non-pad) tokens per task this epoch
                     "tokens_per_s": sum(totals["tokens"].values()) / max(elapsed, 1e-9),
                     "elapsed": time.perf_counter() - started,
+                    "rss_mb": rss_mb(),
                 }
                 self.on_event("step", progress)
                 if self.log:
@@ -275,7 +277,7 @@ class Run:
                 "task_mix": dict(totals["loss_counts"]),  # batches trained per task this epoch
                 "weights": self.weighting.weights(),
                 "epoch_time_s": time.perf_counter() - epoch_start,
-            }
+            } | memory_record(self.accelerator.device)
             self.weighting.end_epoch(train_loss)
             stop = self._end_epoch(record, started)
             self.epoch, self.step = self.epoch + 1, 0
@@ -338,17 +340,7 @@ class Run:
         total = total / config.grad_accum
         acc.backward(self.scaler.scale(total) if self.scaler else total)
         if config.pcgrad:
-            # replace this step's summed shared gradient by the projected one; .grad holds the fp16-scaled
-            # gradient (unscaled only before the optimizer step), so the correction gets the same scale
-            correction = (pcgrad(grads, self.pcgrad_rng) - torch.stack(list(grads.values())).sum(0)) / config.grad_accum
-            if self.scaler:
-                correction = self.scaler.scale(correction)
-            offset = 0
-            for param in shared:
-                size = param.numel()
-                if param.grad is not None:  # None: unused by every task (the pooler), its correction is 0
-                    param.grad += correction[offset : offset + size].view_as(param).to(param.grad.dtype)
-                offset += size
+            apply_pcgrad(grads, shared, self.pcgrad_rng, config.grad_accum, self.scaler)
         if (self.step + 1) % config.grad_accum == 0 or last:
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)  # clipping and the step see the true gradients

@@ -238,3 +238,19 @@ def pcgrad_projections(grads: dict[str, torch.Tensor], generator: torch.Generato
 def pcgrad(grads: dict[str, torch.Tensor], generator: torch.Generator) -> torch.Tensor:
     """The sum of the PCGrad projections: the step's shared gradient."""
     return torch.stack(list(pcgrad_projections(grads, generator).values())).sum(0)
+
+
+def apply_pcgrad(
+    grads: dict[str, torch.Tensor], shared: list, generator: torch.Generator, grad_accum: int, scaler
+) -> None:
+    """Replace the summed shared gradient in `.grad` by PCGrad's (its share of a grad_accum window). `.grad`
+    holds the fp16-scaled gradient (unscaled only before the optimizer step), so the correction gets that scale."""
+    correction = (pcgrad(grads, generator) - torch.stack(list(grads.values())).sum(0)) / grad_accum
+    if scaler:
+        correction = scaler.scale(correction)
+    offset = 0
+    for param in shared:
+        size = param.numel()
+        if param.grad is not None:  # None: unused by every task (the pooler), its correction is 0
+            param.grad += correction[offset : offset + size].view_as(param).to(param.grad.dtype)
+        offset += size

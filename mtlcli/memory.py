@@ -1,0 +1,65 @@
+"""This process's memory: resident set size now and at its peak (Linux /proc, elsewhere getrusage), and handing
+freed heap back to the OS."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import platform
+import re
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            match = re.search(rf"{field}:\s+(\d+)\s+kB", handle.read())
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def rss_mb() -> float:
+    """The resident set size now (0.0 where /proc is missing)."""
+    kb = _status_kb("VmRSS")
+    return kb / 1024 if kb is not None else 0.0
+
+
+def peak_rss_mb() -> float:
+    """The peak resident set size: since the start, or since the last reset_peak_rss() where that works."""
+    kb = _status_kb("VmHWM")
+    if kb is not None:
+        return kb / 1024
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if platform.system() == "Darwin" else peak / 1024  # bytes on macOS, kB elsewhere
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak RSS to the current RSS; False where the OS cannot (the peak then counts from the start)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc keeps it otherwise)."""
+    gc.collect()
+    if platform.system() == "Linux":
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def memory_record(device) -> dict:
+    """A training epoch's memory figures: RSS now and at its peak so far, and on CUDA the peak allocated."""
+    record = {"rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if str(device).startswith("cuda"):
+        import torch
+
+        record["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return record
