@@ -27,7 +27,7 @@ from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
 from ..devices import autocast_for, resolve_device, resolve_precision
 from ..errors import InputError, TrainingInterrupted
-from ..memory import memory_record, rss_mb
+from ..memory import keep_freed_heap, memory_record, rss_mb
 from ..model import build_model, save_model
 from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
@@ -103,6 +103,7 @@ class Run:
             prepare_output_dir(self.output_dir, overwrite)
         if config.threads:
             torch.set_num_threads(config.threads)
+        keep_freed_heap()  # steps reuse the freed buffers of the step before, without page faults
         random.seed(config.seed)
         torch.manual_seed(config.seed)
 
