@@ -8,7 +8,8 @@ then scores the model on the held-out file: HasAns EM/F1, NoAns accuracy and the
 threshold (0), and the best threshold found on that same file (the official script's best_f1, optimistic);
 and once more with the empty answer never chosen (the spans' own quality on the answerable questions).
 
-    python benchmarks/squad_v2.py [--train-questions 2500] [--epochs 2] [--seed 0] [--keep DIR]
+    python benchmarks/squad_v2.py [--train-questions 2500] [--held-out-questions 0] [--epochs 2] [--seed 0]
+        [--keep DIR]
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def main() -> None:
             },
         )
         started = time.perf_counter()
-        trainer.train(config, overwrite=True)
+        events = {}  # the first event of each kind: "start" says the training precision
+        trainer.train(config, lambda kind, data: events.setdefault(kind, data), overwrite=True)
         train_minutes = (time.perf_counter() - started) / 60
         started = time.perf_counter()
         model, held_out_file = work / "run" / "last", str(files["held_out"])
@@ -152,7 +154,8 @@ def main() -> None:
         "train": counts(train_articles),
         "held_out": counts(held_out),
         "settings": f"MiniLM, QA only, lr 3e-4, batch 16, QA windows 256 / stride 96 (as the demo), "
-        f"{args.epochs} epochs, seed {args.seed}; evaluation precision {report.metrics['precision']}",
+        f"{args.epochs} epochs, seed {args.seed}; training precision {events['start']['precision']}, "
+        f"evaluation precision {report.metrics['precision']}",
         "metrics": {key: round(qa[key], 4) if isinstance(qa[key], float) else qa[key] for key in keys},
         "never_empty": {  # the best span for every question: how good the spans are, apart from abstaining
             key: round(always.metrics["qa"][key], 4)

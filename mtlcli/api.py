@@ -30,8 +30,9 @@ class Model:
         results = self.predictor.predict("ner", [TextItem(t) for t in texts], batch_size)
         return [result.entities for result in results]
 
-    def answer(self, question: str, context: str, n_best: int = 1) -> list:
-        return self.predictor.qa([question], [context], n_best=n_best)[0]
+    def answer(self, question: str, context: str, n_best: int = 1, null_threshold: float | None = None) -> list:
+        """The n best answer Spans; "" first where the model abstains (`null_threshold` as predict-qa's)."""
+        return self.predictor.qa([question], [context], n_best=n_best, null_threshold=null_threshold)[0]
 
     def classify(
         self, texts: list[str], batch_size: int = 32, text_pairs: list[str] | None = None

@@ -117,6 +117,53 @@ def test_answers_as_a_list_of_structs(tmp_path):
     assert example.id == "qa.parquet:0" and example.answers[0].text == "Ann" and example.answers[0].start == 0
 
 
+def test_squad_v2_rows_with_empty_answers_are_unanswerable(tmp_path):
+    """The Hub's squad_v2 schema: no is_impossible column, an unanswerable question has empty answers."""
+    context = "Ann ran to Paris."
+    qas = [("a", "Who ran?", ["Ann"], [0]), ("b", "Who swam?", [], []), ("c", "Where to?", ["Paris"], [11])]
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "context": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "answers": {
+                "text": datasets.List(datasets.Value("string")),
+                "answer_start": datasets.List(datasets.Value("int32")),
+            },
+        }
+    )
+    rows = [
+        {"id": i, "context": context, "question": q, "answers": {"text": t, "answer_start": s}} for i, q, t, s in qas
+    ]
+    datasets.Dataset.from_list(rows, features=features).to_parquet(tmp_path / "v2.parquet")
+    squad = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": i,
+                                "question": q,
+                                "answers": [{"text": a, "answer_start": s} for a, s in zip(t, starts)],
+                                "is_impossible": not t,
+                            }
+                            for i, q, t, starts in qas
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "v2.json").write_text(json.dumps(squad), encoding="utf-8")
+    examples = read_qa(tmp_path / "v2.parquet").examples
+    assert [ex.impossible for ex in examples] == [False, True, False]
+    assert examples == read_qa(tmp_path / "v2.json").examples
+
+
 def cls_rows():
     return [("I lost my card", "card"), ("Where is my money?", "transfer"), ("My card is blocked", "card")]
 

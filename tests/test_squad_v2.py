@@ -63,6 +63,60 @@ def test_unanswerable_questions_point_every_window_at_cls(tmp_path, qa_file, bac
     assert any(features.start_positions[row] > 0 for row in answered)
 
 
+def test_answerable_questions_get_the_same_targets_in_a_v2_file_as_in_a_v1_file(tmp_path, backbone_dir):
+    """Training targets: with unanswerable questions in the file, every answerable one keeps its v1.1 windows and
+    targets (the answer's tokens where the window holds it, [CLS] where not); the unanswerable ones add windows
+    at [CLS] only."""
+    from conftest import QA_PAIRS
+    from transformers import AutoTokenizer
+
+    # one long context of every fixture sentence, so that each question has windows without its answer
+    context = " ".join(c for c, _, _ in QA_PAIRS)
+    starts = [context.index(c) + c.index(a) for c, _, a in QA_PAIRS]
+    answerable = [
+        {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": s}]}
+        for i, ((_, q, a), s) in enumerate(zip(QA_PAIRS, starts))
+    ]
+    unanswerable = [
+        {"id": f"n{i}", "question": q, "answers": [], "is_impossible": True}
+        for i, q in enumerate(["Who founded Amazon?", "Where is Berlin?"])
+    ]
+    files = {}
+    for name, qas in (("v1", answerable), ("v2", [*unanswerable[:1], *answerable, *unanswerable[1:]])):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]}))
+    tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
+
+    def rows(path):
+        examples = read_qa(path).examples
+        features = window_features(examples, tokenizer, 40, 8, training=True)
+        return [
+            (examples[i], ids, start, end, offsets)
+            for i, ids, start, end, offsets in zip(
+                features.example, features.input_ids, features.start_positions, features.end_positions, features.offsets
+            )
+        ]
+
+    v1, v2 = rows(files["v1"]), rows(files["v2"])
+    assert not any(ex.impossible for ex, *_ in v1)
+    assert [(ex.id, ids, s, e) for ex, ids, s, e, _ in v2 if not ex.impossible] == [
+        (ex.id, ids, s, e) for ex, ids, s, e, _ in v1
+    ]
+    assert {(s, e) for ex, _, s, e, _ in v2 if ex.impossible} == {(0, 0)}
+    for ex, _, start, end, offsets in v1:
+        answer = ex.answers[0]
+        inside = [o for o in offsets if o is not None]
+        if inside[0][0] <= answer.start and answer.start + len(answer.text) <= inside[-1][1]:
+            assert context[offsets[start][0] : offsets[end][1]] == answer.text
+        else:
+            assert (start, end) == (0, 0)
+    windows = {ex.id: [] for ex, *_ in v1}
+    for ex, _, start, _, _ in v1:
+        windows[ex.id].append(start > 0)
+    # every question has its answer in some window and windows without it
+    assert all(any(found) and not all(found) for found in windows.values())
+
+
 class Logits:
     """A stand-in model with fixed start/end logits per feature row (the numpy path of forward_batches)."""
 
@@ -223,3 +277,17 @@ def test_a_squad_v1_model_and_file_behave_as_before(models):
     # a v1.1 file scored by a model that learnt unanswerable questions: the same metrics keys and threshold
     v2_model = json.loads(cli("evaluate", models["v2"], "--qa", models["v1_file"], "--json").stdout)["qa"]
     assert set(v2_model) == V1_KEYS | {"null_threshold"}
+
+
+def test_the_python_api_takes_a_null_threshold_as_predict_qa_does(models):
+    import mtlcli.api as mtl
+    from mtlcli.inference.predictor import Predictor
+
+    question, context = "Who founded Apple?", "Paris is in France."
+    model = mtl.load(models["v2"])
+    assert model.answer(question, context, null_threshold=1e9)[0].text
+    abstained = model.answer(question, context, n_best=2, null_threshold=-1e9)
+    assert (abstained[0].text, abstained[0].start, abstained[0].end) == ("", 0, 0) and abstained[1].text
+    predictor = Predictor(models["v2"], device="cpu", precision="fp32")
+    assert [s.text for s in predictor.qa([question] * 2, [context] * 2, null_threshold=-1e9)[0]] == [""]
+    assert predictor.qa([question], [context], null_threshold=1e9)[0][0].text

@@ -147,7 +147,9 @@ def _qa_example(fields: dict, example_id: str, where: str, seen: dict) -> QaExam
             return f"answers.text and answers.answer_start differ in length ({len(texts)} vs {len(starts)})"
         answers = [{"text": text, "answer_start": start} for text, start in zip(texts, starts)]
     question_id = example_id if fields.get("id") in (None, "") else fields["id"]
-    return squad.question_from_fields(fields | {"answers": answers, "id": question_id}, where, seen)
+    # the Hub's squad_v2 has no is_impossible column: empty answers are how it marks an unanswerable question
+    record = fields | {"answers": answers, "id": question_id, "is_impossible": not answers}
+    return squad.question_from_fields(record, where, seen)
 
 
 def _cls_example(fields: dict, example_id: str, where: str, seen: dict) -> ClsExample | str:

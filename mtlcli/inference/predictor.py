@@ -132,10 +132,20 @@ class Predictor:
         """NerResult per text: entities with character offsets, and every word with its tag."""
         return self.predict("ner", [TextItem(t) for t in texts], pretokenized=pretokenized)
 
-    def qa(self, questions: list[str], contexts: list[str], n_best: int = 1, max_answer_length: int | None = None):
-        """The n best answer Spans per (question, context)."""
+    def qa(
+        self,
+        questions: list[str],
+        contexts: list[str],
+        n_best: int = 1,
+        max_answer_length: int | None = None,
+        null_threshold: float | None = None,
+    ):
+        """The n best answer Spans per (question, context); the empty answer first where the null score beats the
+        best span's by more than `null_threshold` (as predict-qa --null-threshold; None: the model's default)."""
         items = [QaItem(q, c) for q, c in zip(questions, contexts)]
-        return self.predict("qa", items, n_best=n_best, max_answer_length=max_answer_length)
+        return self.predict(
+            "qa", items, n_best=n_best, max_answer_length=max_answer_length, null_threshold=null_threshold
+        )
 
     def cls(self, texts: list[str], text_pairs: list[str] | None = None) -> list[dict[str, float]]:
         """Probability of every label per text (or per pair texts[i], text_pairs[i]), most likely first."""
