@@ -257,6 +257,9 @@ def quantize_int8(path: Path) -> None:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            # 7-bit weights: on CPUs without VNNI (AVX2 laptops) onnxruntime's u8s8 products saturate in int16
+            # and 8-bit weights drift far (49% of the largest logit in a test, 1.5% with VNNI); 7 bits cannot overflow
+            reduce_range=True,
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
     target.replace(path)
