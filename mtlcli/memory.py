@@ -49,8 +49,9 @@ def keep_freed_heap() -> bool:
     """Have glibc keep freed heap for reuse instead of handing it back to the OS at once. A training step frees and
     allocates again the same large activations and gradients (MiniLM's word-embedding gradient alone is 47 MB); by
     default each block over the mmap threshold goes back to the OS and the next step faults its pages in anew,
-    zeroed by the kernel: a demo step on 2 AVX2 cores spent 16% of its time on that (benchmarks/results/...).
-    The RSS then stays near the peak working set instead of swinging around it. False where this is not glibc."""
+    zeroed by the kernel: a demo step on 2 AVX2 cores spent 16% of its time on that.
+    The RSS then stays near the peak working set instead of swinging around it. The setting is process-wide (a
+    notebook that trains keeps it). False where this is not glibc."""
     if platform.system() != "Linux":
         return False
     import ctypes
