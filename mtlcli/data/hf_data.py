@@ -148,7 +148,8 @@ def _qa_example(fields: dict, example_id: str, where: str, seen: dict) -> QaExam
         answers = [{"text": text, "answer_start": start} for text, start in zip(texts, starts)]
     question_id = example_id if fields.get("id") in (None, "") else fields["id"]
     # the Hub's squad_v2 has no is_impossible column: empty answers are how it marks an unanswerable question
-    record = fields | {"answers": answers, "id": question_id, "is_impossible": not answers}
+    impossible = not answers if fields.get("is_impossible") is None else fields["is_impossible"]
+    record = fields | {"answers": answers, "id": question_id, "is_impossible": impossible}
     return squad.question_from_fields(record, where, seen)
 
 
