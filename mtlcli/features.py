@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 IGNORE = -100
@@ -43,6 +44,12 @@ class Features:
 
     def lengths(self) -> list[int]:
         return [len(ids) for ids in self.input_ids]
+
+    @cached_property
+    def labelled_tokens_per_row(self) -> float:
+        """NER: the mean number of labelled tokens in a row (each word's first sub-token)."""
+        labelled = sum(len(row) - row.count(IGNORE) for row in self.labels)
+        return labelled / max(1, len(self.labels))
 
     def first(self, n: int) -> Features:
         """The first n rows (every per-row column cut alike; a task's empty columns stay empty)."""

@@ -63,6 +63,18 @@ def test_train_step_trains_one_batch_per_task_and_reports_it(backbone_dir, tmp_p
     assert run.epoch_totals["loss_counts"] == {"ner": 2, "qa": 1}
 
 
+def test_every_labelled_ner_token_weighs_the_same_in_short_and_long_batches(backbone_dir, tmp_path, ner_file, qa_file):
+    run = make_run(backbone_dir, tmp_path, ner_file, qa_file)
+    features = run.streams["ner"].features
+    rows = list(range(len(features)))
+    labelled = [len(features.labels[r]) - features.labels[r].count(-100) for r in rows]
+    assert len(set(labelled)) > 1  # sentences of different lengths
+    # one batch of every row, and a pass of one-row batches: both are the mean loss over all labelled tokens
+    # (a plain per-batch mean would give a one-word sentence the weight of a long one)
+    one_batch = batch_loss(run, "ner", rows)
+    assert sum(batch_loss(run, "ner", [r]) for r in rows) / len(rows) == pytest.approx(one_batch, rel=1e-4)
+
+
 def test_the_loop_steps_through_train_step(backbone_dir, tmp_path, ner_file, qa_file):
     run = make_run(backbone_dir, tmp_path, ner_file, qa_file, "epochs=1")
     calls = []
