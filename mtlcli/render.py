@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
-console = Console(stderr=True)  # Rich turns colours off when stderr is no TTY or NO_COLOR is set
+
+@functools.cache
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)  # Rich turns colours off when stderr is no TTY or NO_COLOR is set
+
+
+class _Console:
+    """Rich's Console on stderr, made on first use: `mtl --help` and usage errors do not import Rich. What needs
+    the Console object itself (a Progress display) takes stderr_console()."""
+
+    def __getattr__(self, name: str):
+        return getattr(stderr_console(), name)
+
+
+console = _Console()
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def new_table(**options) -> Table:
+    from rich.table import Table
+
+    return Table(**options)
 
 
 def title(task: str) -> str:
@@ -28,7 +57,7 @@ def note(message: str) -> None:
 
 
 def problems_table(problems) -> Table:
-    table = Table(title=f"{len(problems)} problems", title_justify="left")
+    table = new_table(title=f"{len(problems)} problems", title_justify="left")
     table.add_column("file")
     table.add_column("line / path")
     table.add_column("what is wrong")
@@ -53,7 +82,7 @@ def metrics_table(heading: str, valid: dict, best: dict | None = None) -> Table:
     metric."""
     from . import tasks
 
-    table = Table(title=heading, title_justify="left")
+    table = new_table(title=heading, title_justify="left")
     table.add_column("task")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -112,7 +141,7 @@ def confusion_table(title: str, labels: list[str], matrix: list[list[int]], limi
     if len(labels) > limit:
         shown = sorted(sorted(shown, key=lambda i: -sum(matrix[i]))[:limit])
         title += f" ({limit} most frequent of {len(labels)} labels)"
-    table = Table(title=title, title_justify="left")
+    table = new_table(title=title, title_justify="left")
     table.add_column("gold \\ pred", style="bold")
     for j in shown:
         table.add_column(escape(labels[j]), justify="right")

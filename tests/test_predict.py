@@ -433,11 +433,12 @@ def test_skip_bad_drops_records_and_says_how_many(model_dir):
     assert len(jsonl(result)) == 1 and "skipped 2" in result.stderr
 
 
-def test_help_does_not_import_torch():
+def test_help_imports_neither_torch_nor_rich():
     code = (
         "import sys; from typer.testing import CliRunner; from mtlcli.cli.main import app; "
         "r = CliRunner().invoke(app, ['predict-qa', '--help']); assert r.exit_code == 0, r.output; "
-        "assert '--n-best' in r.output; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+        "assert '--n-best' in r.output; assert '  mtl predict-qa runs/demo/last < questions.jsonl' in r.output; "
+        "print(sorted(m for m in ('torch', 'transformers', 'rich') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
-from ..render import console, note, print_json
-from .common import data_overrides, handle_errors
+from ..render import console, escape, new_table, note, print_json, stderr_console
+from .common import add_examples, data_overrides, handle_errors
 from .options import (
     BatchSizeOption,
     ClsTrainOption,
@@ -206,7 +206,7 @@ def benchmark_command(
         sys.stdout.flush()
 
 
-benchmark_command.__doc__ += EXAMPLES
+add_examples(benchmark_command, EXAMPLES)
 
 
 class BenchmarkView:
@@ -226,7 +226,7 @@ class BenchmarkView:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=console,
+            console=stderr_console(),
             transient=False,
         )
         self.bar = None
@@ -266,15 +266,12 @@ class BenchmarkView:
 
 
 def render(result: dict) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
     from ..benchmark.report import fmt, machine_line, tables
 
     console.print(f"\n[bold]machine[/]: {machine_line(result)}", highlight=False)
     for table in tables(result):
         best = table.best()
-        rich_table = Table(title=table.title, title_justify="left", caption=table.caption, caption_justify="left")
+        rich_table = new_table(title=table.title, title_justify="left", caption=table.caption, caption_justify="left")
         cells = [[fmt(value, column.kind) for value, column in zip(row, table.columns)] for row in table.rows]
         needed = 1  # the width at which no heading needs to wrap
         for j, column in enumerate(table.columns):

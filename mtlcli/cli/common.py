@@ -12,6 +12,21 @@ import typer
 from ..errors import InputError, TrainingInterrupted, WorkError
 from ..render import console, error, problems_table
 
+EXAMPLE_COMMANDS = ("mtl", "cat", "echo", "curl")
+
+
+def add_examples(command, text: str) -> None:
+    """Append a command's examples to its help. Click rewraps paragraphs; one after a \\b line it keeps as
+    written, so the example command lines stay one per line and the prose around them wraps."""
+    paragraphs = text.strip("\n").split("\n\n")
+    kept = [
+        "\b\n" + (p if p.startswith(" ") else "  " + p.replace("\n", "\n  "))
+        if p.split(maxsplit=1)[0] in EXAMPLE_COMMANDS
+        else p
+        for p in paragraphs
+    ]
+    command.__doc__ += "\n\n" + "\n\n".join(kept)
+
 
 def debug_enabled() -> bool:
     return os.environ.get("MTL_DEBUG", "") not in ("", "0")

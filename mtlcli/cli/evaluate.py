@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from ..render import confusion_table, console, fmt, note, print_json, tagged_text, title
-from .common import handle_errors
+from ..render import confusion_table, console, escape, fmt, new_table, note, print_json, tagged_text, title
+from .common import add_examples, handle_errors
 from .options import (
     NER_DECODING_HELP,
     ClsFileOption,
@@ -26,6 +24,9 @@ from .options import (
     QaFileOption,
     SkipBadOption,
 )
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 EXAMPLES = """
 Examples:
@@ -132,7 +133,7 @@ def evaluate_command(
         print_json(report.metrics)
 
 
-evaluate_command.__doc__ += EXAMPLES
+add_examples(evaluate_command, EXAMPLES)
 
 
 # --------------------------------------------------------------------------------------- rendering
@@ -182,7 +183,7 @@ def render_report(report) -> None:
 def summary_table(metrics: dict, evaluated: list[str]) -> Table:
     from .. import tasks
 
-    table = Table(title=f"evaluation of {escape(metrics['model'])}", title_justify="left")
+    table = new_table(title=f"evaluation of {escape(metrics['model'])}", title_justify="left")
     for column in ("task", "file", "examples", "metric", "value (%)"):
         table.add_column(column, justify="right" if column in ("examples", "value (%)") else "left")
     for name in evaluated:
@@ -201,7 +202,7 @@ def summary_table(metrics: dict, evaluated: list[str]) -> Table:
 
 
 def scores_table(heading: str, per_label: dict, totals: dict, what: str) -> Table:
-    table = Table(title=heading, title_justify="left")
+    table = new_table(title=heading, title_justify="left")
     table.add_column(what)
     for column in ("precision", "recall", "F1", "support"):
         table.add_column(column, justify="right")
@@ -275,7 +276,7 @@ def render_suite(cases, summary: dict) -> None:
         rows = [case for case in cases if case.task == task]
         if not rows:
             continue
-        table = Table(title=f"validation suite: {title(task)} (the built-in cases)", title_justify="left")
+        table = new_table(title=f"validation suite: {title(task)} (the built-in cases)", title_justify="left")
         for column in ("", "case", "sentence" if task == "ner" else "question", "expected", "predicted", "detail"):
             table.add_column(column)
         for case in rows:

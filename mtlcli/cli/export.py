@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..render import console, note
-from .common import handle_errors
+from .common import add_examples, handle_errors
 from .options import ModelArgument
 
 EXAMPLES = """
@@ -68,4 +68,4 @@ def export_command(
     console.print("wrote " + ", ".join(str(path) for path in written), highlight=False)
 
 
-export_command.__doc__ += EXAMPLES
+add_examples(export_command, EXAMPLES)

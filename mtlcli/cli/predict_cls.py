@@ -8,7 +8,7 @@ import typer
 
 from ..inference.predictor import DEFAULT_BATCH_SIZE
 from . import predict
-from .common import handle_errors
+from .common import add_examples, handle_errors
 from .options import (
     DeviceOption,
     InferenceBatchOption,
@@ -66,4 +66,4 @@ def predict_cls_command(
     )
 
 
-predict_cls_command.__doc__ += EXAMPLES
+add_examples(predict_cls_command, EXAMPLES)

@@ -9,7 +9,7 @@ import typer
 from ..errors import InputError
 from ..inference.predictor import DEFAULT_BATCH_SIZE
 from . import predict
-from .common import handle_errors
+from .common import add_examples, handle_errors
 from .options import (
     NER_DECODING_HELP,
     DeviceOption,
@@ -43,7 +43,7 @@ mtl predict-ner runs/flert/last --file article.txt --context-lines   # a model t
 mtl predict-ner runs/demo/last            # on a terminal: type texts, Ctrl-D to quit
 
 JSONL output, one object per input line: {"text", "entities": [{"text", "type", "start", "end", "score"}]}
-with text\\[start:end] == entity text (character offsets into the input as given).
+with text[start:end] == entity text (character offsets into the input as given).
 """
 
 
@@ -93,4 +93,4 @@ def predict_ner_command(
     )
 
 
-predict_ner_command.__doc__ += EXAMPLES
+add_examples(predict_ner_command, EXAMPLES)

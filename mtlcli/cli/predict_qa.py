@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..inference.predictor import DEFAULT_BATCH
 from ..render import console
 from . import predict
-from .common import handle_errors
+from .common import add_examples, handle_errors
 from .options import (
     DeviceOption,
     InferenceBatchOption,
@@ -38,7 +38,7 @@ mtl predict-qa runs/demo/last < questions.jsonl     # lines {"id"?, "context", "
 
 mtl predict-qa runs/demo/last            # on a terminal: a context, then questions about it; Ctrl-D quits
 
-Output per question: {"id"?, "question", "answer", "start", "end", "score"} with context\\[start:end] == answer,
+Output per question: {"id"?, "question", "answer", "start", "end", "score"} with context[start:end] == answer,
 and with --n-best K also "n_best": the K best answers. Contexts of any length are read in overlapping windows.
 A model trained with unanswerable questions (SQuAD 2.0) answers "" (start = end = 0) with that answer's score
 when the question's no-answer score wins (see --null-threshold).
@@ -100,7 +100,7 @@ def predict_qa_command(
     )
 
 
-predict_qa_command.__doc__ += EXAMPLES
+add_examples(predict_qa_command, EXAMPLES)
 
 
 def gather_questions(context: str | None, questions: list[str], file: str | None, skip_bad: bool):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
-from ..render import console, print_json, title
+from ..render import console, new_table, print_json, title
 from .common import data_overrides, handle_errors
 from .options import (
     BackboneOption,
@@ -52,7 +50,7 @@ def prepare_command(
         for row in rows:
             print_json(row)
         return
-    table = Table(
+    table = new_table(
         title=f"data prepared with the {config.backbone} tokenizer (cache: {config.cache_dir})", title_justify="left"
     )
     for column in ("task", "split", "examples", "features", "tokens p50/p95/max", "details", "skipped"):

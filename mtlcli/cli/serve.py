@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from ..render import console
-from .common import handle_errors
+from .common import add_examples, handle_errors
 from .options import DeviceOption, ModelArgument, PrecisionOption, QuantizeOption
 
 MISSING_EXTRA = "mtl serve needs the optional extra 'serve': pip install 'mtl[serve]'"
@@ -96,4 +96,4 @@ def serve_command(
     )
 
 
-serve_command.__doc__ += EXAMPLES
+add_examples(serve_command, EXAMPLES)

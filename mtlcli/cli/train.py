@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import InputError
-from ..render import console, metrics_table, note, print_json, title
-from .common import data_overrides, handle_errors
+from ..render import console, metrics_table, new_table, note, print_json, stderr_console, title
+from .common import add_examples, data_overrides, handle_errors
 from .options import (
     BackboneOption,
     BatchSizeOption,
@@ -160,7 +159,7 @@ def train_command(
         )
 
 
-train_command.__doc__ += EXAMPLES
+add_examples(train_command, EXAMPLES)
 
 
 def teacher_keys(assignments: list[str]) -> dict[str, str]:
@@ -199,7 +198,7 @@ class TrainingView:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=console,
+            console=stderr_console(),
             transient=False,
         )
         self.bar = None
@@ -215,7 +214,7 @@ class TrainingView:
         getattr(self, f"_{kind}", lambda data: None)(data)
 
     def _data(self, data: dict) -> None:
-        table = Table(title="data", title_justify="left")
+        table = new_table(title="data", title_justify="left")
         for column in ("task", "train examples", "train features", "valid examples", "skipped"):
             table.add_column(column, justify="left" if column == "task" else "right")
         for task, row in data.items():
