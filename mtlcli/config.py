@@ -104,6 +104,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 on CPUs and GPUs that have it, else fp16 AMP on CUDA, else fp32
     group_by_length: bool = True
+    pack_sequences: bool = True  # per-token tasks (NER): shuffled batches, sentences sharing rows (training.packing)
     threads: int = 0  # 0 = torch's default
     # run
     seed: int = 42

@@ -42,15 +42,19 @@ class MultiTaskModel(nn.Module):
         for task in spec.tasks:
             tasks.get(task).initialize(self.heads[task], encoder)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids=None) -> torch.Tensor:
-        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}  # DistilBERT takes none
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids=None, pack_ids=None):
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}  # DistilBERT takes none
+        if pack_ids is not None:  # sentences sharing rows (mtlcli.training.packing): each attends to itself
+            from .training.packing import packed_attention
 
-    def forward(self, task: str, input_ids, attention_mask, token_type_ids=None, **targets) -> dict:
+            attention_mask, extra["position_ids"] = packed_attention(pack_ids, self.encoder.dtype)
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+
+    def forward(self, task: str, input_ids, attention_mask, token_type_ids=None, pack_ids=None, **targets) -> dict:
         """Logits of one task's head, and its loss when the batch carries targets."""
         if self.spec.adapters:
             use_adapter(self.encoder, task)
-        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        hidden = self.encode(input_ids, attention_mask, token_type_ids, pack_ids)
         return self.head_forward(task, hidden, attention_mask, **targets)
 
     def head_forward(self, task: str, hidden, attention_mask, **targets) -> dict:
@@ -117,7 +121,9 @@ def load_model(directory: str | Path, device: str = "cpu", lean: bool = False) -
 
     directory = Path(directory)
     spec = read_spec(directory)
-    model = MultiTaskModel(spec, _encoder(spec, lean))
+    encoder = _encoder(spec, lean)
+    with torch.device(next(encoder.parameters()).device):  # a lean encoder is on meta: so are the heads then
+        model = MultiTaskModel(spec, encoder)
     weights = directory / WEIGHTS_FILE
     try:
         state = load_file(str(weights))
@@ -135,7 +141,7 @@ def load_model(directory: str | Path, device: str = "cpu", lean: bool = False) -
         raise InputError(
             Problem(str(weights), "", f"weights do not match config.json: {problems[0]} (and {len(problems) - 1} more)")
         )
-    model.load_state_dict(state)
+    model.load_state_dict(state, assign=True)  # the loaded tensors themselves (replacing meta ones)
     return model.to(device).eval(), _tokenizer(directory, lean)
 
 

@@ -63,6 +63,7 @@ class Task:
     per_label: tuple[str, str] | None = None  # (metrics key, what a row is) of a per-label scores table
     confusion_of = "labels"  # what the rows and columns of the metrics' "confusion" matrix are
     augmentable = False  # whether `augment` makes new training examples (--augment)
+    per_token = False  # one output per token: its training batches can be packed (mtlcli.training.packing)
     distillable = False  # whether a teacher's soft targets can train it (--teacher; soft_targets, soft_loss)
 
     reader = ""  # the function of mtlcli.data.readers that reads the task's files

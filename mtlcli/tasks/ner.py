@@ -45,6 +45,7 @@ class NerTask(Task):
     confusion_of = "token-level entity types"
     augmentable = True
     distillable = True
+    per_token = True
     reader = "read_ner"
     prediction_file = "ner_predictions.txt"
 

@@ -8,6 +8,7 @@ import torch
 
 from .. import tasks
 from ..features import SOFT_TARGETS, Features
+from .packing import pack_batch
 
 # Training batches are drawn from pools this many batches large and sorted inside the pool:
 # most padding goes, while the batch order stays random.
@@ -25,8 +26,11 @@ def training_batches(lengths: list[int], batch_size: int, rng: random.Random, gr
     return batches
 
 
-def collate(features: Features, rows: list[int], task: str, pad_id: int) -> dict[str, torch.Tensor]:
-    """A training batch: token ids and mask padded to the longest row, and the task's targets."""
+def collate(
+    features: Features, rows: list[int], task: str, pad_id: int, packed: bool = False
+) -> dict[str, torch.Tensor]:
+    """A training batch: token ids and mask padded to the longest row, and the task's targets; `packed`: its rows
+    sharing rows (mtlcli.training.packing)."""
     width = max(len(features.input_ids[r]) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -42,7 +46,8 @@ def collate(features: Features, rows: list[int], task: str, pad_id: int) -> dict
     soft = features.extra.get(SOFT_TARGETS)
     if soft is not None:
         batch[SOFT_TARGETS] = pad_soft_targets([soft[r] for r in rows], width)
-    return batch | tasks.get(task).targets(features, rows, width)
+    batch |= tasks.get(task).targets(features, rows, width)
+    return pack_batch(batch, [len(features.input_ids[r]) for r in rows]) if packed else batch
 
 
 def pad_soft_targets(rows: list[torch.Tensor], width: int) -> torch.Tensor:

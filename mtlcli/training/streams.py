@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+from .. import tasks
 from ..config import TrainConfig
 from .batching import training_batches
 
@@ -15,9 +16,11 @@ class TaskStream:
     With several processes each global batch (batch_size × processes rows) is split between the ranks,
     so a run on N processes sees the same examples per step as one process with N times the batch."""
 
-    def __init__(self, task: str, features, config: TrainConfig, rank: int = 0, world: int = 1):
+    def __init__(self, task: str, features, config: TrainConfig, rank: int = 0, world: int = 1, packs: bool = False):
         self.task, self.features, self.config = task, features, config
         self.rank, self.world = rank, world
+        # packed batches (mtlcli.training.packing) are shuffled ones: little padding without grouping by length
+        self.packed = packs and config.pack_sequences and tasks.get(task).per_token
         self.passes, self.queue = 0, []
 
     def batches_per_pass(self) -> int:
@@ -27,7 +30,8 @@ class TaskStream:
         if not self.queue:
             rng = random.Random(f"{self.config.seed}/{self.task}/{self.passes}")
             size = self.config.batch_size * self.world
-            batches = training_batches(self.features.lengths(), size, rng, self.config.group_by_length)
+            grouped = self.config.group_by_length and not self.packed
+            batches = training_batches(self.features.lengths(), size, rng, grouped)
             self.queue = [batch[self.rank :: self.world] or batch[:1] for batch in batches]
             self.passes += 1
         return self.queue.pop(0)
