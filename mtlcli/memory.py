@@ -18,17 +18,27 @@ def _status_kb(field: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# The highest RSS read here: Linux's own peak (VmHWM) misses pages dropped by madvise (trim_heap) before it
+# looked, so the peak is the larger of the two.
+_highest_mb = 0.0
+
+
 def rss_mb() -> float:
     """The resident set size now (0.0 where /proc is missing)."""
+    global _highest_mb
     kb = _status_kb("VmRSS")
-    return kb / 1024 if kb is not None else 0.0
+    now = kb / 1024 if kb is not None else 0.0
+    _highest_mb = max(_highest_mb, now)
+    return now
 
 
 def peak_rss_mb() -> float:
     """The peak resident set size: since the start, or since the last reset_peak_rss() where that works."""
+    global _highest_mb
     kb = _status_kb("VmHWM")
     if kb is not None:
-        return kb / 1024
+        _highest_mb = max(_highest_mb, kb / 1024)
+        return _highest_mb
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -37,11 +47,13 @@ def peak_rss_mb() -> float:
 
 def reset_peak_rss() -> bool:
     """Reset the peak RSS to the current RSS; False where the OS cannot (the peak then counts from the start)."""
+    global _highest_mb
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
             handle.write("5")
     except OSError:
         return False
+    _highest_mb = 0.0
     return True
 
 
@@ -64,14 +76,22 @@ def keep_freed_heap() -> bool:
     return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, (1 << 31) - 1))
 
 
-def release_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS (glibc keeps it otherwise)."""
-    gc.collect()
+def trim_heap() -> None:
+    """Hand the free pages of glibc's heap back to the OS, those between blocks still in use too (malloc_trim):
+    the RSS comes down to the blocks in use. Kept heap (keep_freed_heap) fragments as batches of other shapes
+    come and go, and without this the RSS grows with it."""
     if platform.system() == "Linux":
         import ctypes
 
+        rss_mb()  # the RSS before: part of the peak
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc keeps it otherwise)."""
+    gc.collect()
+    trim_heap()
 
 
 def memory_record(device) -> dict:

@@ -27,7 +27,7 @@ from ..backbones import load_backbone_config, load_tokenizer
 from ..config import TrainConfig, to_toml
 from ..devices import autocast_for, resolve_device, resolve_precision
 from ..errors import InputError, TrainingInterrupted
-from ..memory import keep_freed_heap, memory_record, rss_mb
+from ..memory import keep_freed_heap, memory_record, rss_mb, trim_heap
 from ..model import build_model, save_model
 from ..spec import new_spec, uses_segments
 from ..task_data import featurize, read_task_data
@@ -36,6 +36,7 @@ from .checkpoint import latest_valid_checkpoint
 from .distill import Teachers, attach_teachers
 from .logs import MetricsLog, tracker_options, trackers
 from .optim import freeze_layers, linear_schedule, make_optimizer, optimizer_step
+from .packing import packs
 from .ranks import same_on_every_rank, weights_checksums
 from .run_state import restore_run_state, save_run_state
 from .rundir import CONFIG_FILE, portable_config, prepare_output_dir, resume_config  # noqa: F401 (resume_config: API)
@@ -44,6 +45,7 @@ from .streams import TaskStream
 from .weighting import apply_pcgrad, gradient_cosines, last_shared_weight, make_weighting, task_gradients
 
 EventHandler = Callable[[str, dict], None]
+TRIM_EVERY = 50  # steps between handing the heap's free pages back to the OS
 
 
 @dataclass
@@ -136,7 +138,9 @@ class Run:
         with acc.main_process_first():  # the main process fills the teachers' cache, the others read it
             taught = attach_teachers(self.data, self.tokenizer, config, spec, acc.device, self.precision, on_event)
         self.streams = {
-            task: TaskStream(task, td.train_features, config, acc.process_index, acc.num_processes)
+            task: TaskStream(
+                task, td.train_features, config, acc.process_index, acc.num_processes, packs(model.encoder)
+            )
             for task, td in self.data.items()
         }
         self.batches = {task: stream.batches_per_pass() for task, stream in self.streams.items()}
@@ -261,6 +265,8 @@ class Run:
                     "elapsed": time.perf_counter() - started,
                     "rss_mb": rss_mb(),
                 }
+                if self.global_step % TRIM_EVERY == 0:
+                    trim_heap()  # the RSS stays at the working set; the step after pays a few page faults
                 self.on_event("step", progress)
                 if self.log:
                     self.log.step(progress, self.global_step)
@@ -316,7 +322,7 @@ class Run:
         for task in tasks:
             stream = self.streams[task]
             batch_rows = rows[task] if task in rows else stream.next_rows()
-            batch = collate(stream.features, batch_rows, task, self.pad_id)
+            batch = collate(stream.features, batch_rows, task, self.pad_id, stream.packed)
             batch = {k: v.to(acc.device) for k, v in batch.items()}
             with self.autocast():
                 losses[task] = self.teachers.loss(task, self.model(task, **batch), batch, self.global_step)
