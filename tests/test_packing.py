@@ -31,9 +31,7 @@ def test_positions_restart_and_sentences_attend_only_to_themselves():
 def test_a_packed_batch_gives_each_sentence_the_logits_and_loss_it_gets_unpacked(backbone_dir, tmp_path, qa_file):
     long = tuple(sum((list(column) for column in columns), []) for columns in zip(*NER_SENTENCES[:3]))
     ner_file = tmp_path / "ner.conll"  # the short sentences and one as long as three: they share its rows
-    ner_file.write_text(
-        "\n\n".join("\n".join(f"{t} {g}" for t, g in zip(*s)) for s in [*NER_SENTENCES, long]) + "\n"
-    )
+    ner_file.write_text("\n\n".join("\n".join(f"{t} {g}" for t, g in zip(*s)) for s in [*NER_SENTENCES, long]) + "\n")
     run = make_run(backbone_dir, tmp_path, ner_file, qa_file)
     assert packs(run.core.encoder) and run.streams["ner"].packed and not run.streams["qa"].packed
     features = run.streams["ner"].features
@@ -54,7 +52,9 @@ def test_a_packed_batch_gives_each_sentence_the_logits_and_loss_it_gets_unpacked
 def test_packed_ner_batches_are_shuffled_not_grouped_by_length(backbone_dir, tmp_path, ner_file, qa_file):
     grouped = make_run(backbone_dir, tmp_path / "a", ner_file, qa_file, "pack_sequences=false").streams["ner"]
     packed = make_run(backbone_dir, tmp_path / "b", ner_file, qa_file).streams["ner"]
-    unpacked = make_run(backbone_dir, tmp_path / "c", ner_file, qa_file, "pack_sequences=false", "group_by_length=false")
+    unpacked = make_run(
+        backbone_dir, tmp_path / "c", ner_file, qa_file, "pack_sequences=false", "group_by_length=false"
+    )
     batches = [[packed.next_rows() for _ in range(4)], [unpacked.streams["ner"].next_rows() for _ in range(4)]]
     assert batches[0] == batches[1]
     assert not grouped.packed and packed.packed
