@@ -121,9 +121,7 @@ def load_model(directory: str | Path, device: str = "cpu", lean: bool = False) -
 
     directory = Path(directory)
     spec = read_spec(directory)
-    encoder = _encoder(spec, lean)
-    with torch.device(next(encoder.parameters()).device):  # a lean encoder is on meta: so are the heads then
-        model = MultiTaskModel(spec, encoder)
+    model = MultiTaskModel(spec, _encoder(spec, lean))
     weights = directory / WEIGHTS_FILE
     try:
         state = load_file(str(weights))
@@ -141,7 +139,7 @@ def load_model(directory: str | Path, device: str = "cpu", lean: bool = False) -
         raise InputError(
             Problem(str(weights), "", f"weights do not match config.json: {problems[0]} (and {len(problems) - 1} more)")
         )
-    model.load_state_dict(state, assign=True)  # the loaded tensors themselves (replacing meta ones)
+    model.load_state_dict(state)
     return model.to(device).eval(), _tokenizer(directory, lean)
 
 

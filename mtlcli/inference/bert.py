@@ -20,8 +20,8 @@ ACTIVATIONS = {"gelu": functional.gelu, "relu": functional.relu}
 
 
 def native_encoder(backbone_config: dict) -> nn.Module | None:
-    """The encoder of this backbone config on the meta device, its weights to be loaded with
-    `load_state_dict(..., assign=True)`, or None where it is not a plain BERT encoder."""
+    """The encoder of this backbone config, its weights still to be loaded (the embeddings are left
+    uninitialized), or None where it is not a plain BERT encoder."""
     config = SimpleNamespace(**backbone_config)
     plain = (
         backbone_config.get("model_type") == "bert"
@@ -33,8 +33,7 @@ def native_encoder(backbone_config: dict) -> nn.Module | None:
     )
     if not plain:
         return None
-    with torch.device("meta"):  # shapes only: no random init of weights that are loaded next (load_model)
-        return BertEncoder(config)
+    return BertEncoder(config)
 
 
 class Output(SimpleNamespace):
@@ -67,9 +66,9 @@ class BertEncoder(nn.Module):
 class Embeddings(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.word_embeddings = _embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.position_embeddings = _embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = _embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, input_ids, token_type_ids=None):
@@ -79,6 +78,11 @@ class Embeddings(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         embeddings = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
         return self.LayerNorm(embeddings + self.position_embeddings(positions))
+
+
+def _embedding(rows: int, width: int, padding_idx: int | None = None) -> nn.Embedding:
+    # given its weight, nn.Embedding skips its random init (the largest: the weights are loaded next)
+    return nn.Embedding(rows, width, padding_idx=padding_idx, _weight=torch.empty(rows, width))
 
 
 class Layer(nn.Module):
