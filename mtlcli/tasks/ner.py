@@ -116,9 +116,8 @@ class NerTask(Task):
         labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
         for i, r in enumerate(rows):
             labels[i, : len(features.labels[r])] = torch.tensor(features.labels[r])
-        # Each labelled token weighs the same in every batch, as in batches of random lengths: a length-grouped
-        # batch of short sentences would otherwise count as much as a batch of long ones (on 2,000 CoNLL-2003
-        # sentences that cost about 1.5 entity F1 against the Trainer's shuffled batches).
+        # Each labelled token weighs the same in every batch: a batch of short sentences (length-grouped, where
+        # batches are not packed) would otherwise count as much as a batch of long ones.
         return {"labels": labels, "label_tokens": torch.tensor(len(rows) * features.labelled_tokens_per_row)}
 
     # ----------------------------------------------------------------------------------------- results
