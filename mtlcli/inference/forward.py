@@ -50,5 +50,7 @@ def _torch_batches(model, task: str, features, batch_size: int, device, autocast
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    # in float64: numpy's float32 exp can round one value differently by the array's size and layout (a score
+    # 1 ulp apart between batch sizes); a float64 difference that small does not survive the cast back
+    e = np.exp((x - x.max(axis=-1, keepdims=True)).astype(np.float64))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
