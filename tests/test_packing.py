@@ -58,3 +58,24 @@ def test_packed_ner_batches_are_shuffled_not_grouped_by_length(backbone_dir, tmp
     batches = [[packed.next_rows() for _ in range(4)], [unpacked.streams["ner"].next_rows() for _ in range(4)]]
     assert batches[0] == batches[1]
     assert not grouped.packed and packed.packed
+
+
+def test_training_on_a_cpu_computes_attention_eagerly_with_the_same_results(backbone_dir, tmp_path, ner_file, qa_file):
+    run = make_run(backbone_dir, tmp_path, ner_file, qa_file)
+    core, features = run.core, run.streams["ner"].features
+    batch = collate(features, list(range(len(features))), "ner", run.pad_id, packed=True)
+    implementation = lambda: core.encoder.config._attn_implementation  # noqa: E731
+    with torch.no_grad():
+        core.eval()
+        assert implementation() == "sdpa"
+        inference = float(core("ner", **batch)["loss"])
+        core.train()  # no dropout in these tests: the same computation, eager
+        assert implementation() == "eager"
+        training = float(core("ner", **batch)["loss"])
+    assert training == pytest.approx(inference, rel=1e-5)
+    core.eval()
+    assert implementation() == "sdpa"
+    core.encoder.set_attn_implementation("eager")  # chosen by hand (the ONNX export): kept
+    core.train()
+    core.eval()
+    assert implementation() == "eager"
