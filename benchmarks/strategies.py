@@ -4,6 +4,7 @@
     python benchmarks/strategies.py run --budget quick  # the seed's quick mode: 2,000 + 5,000 (for a GPU)
     python benchmarks/strategies.py table               # Markdown table (mean ± std over seeds) from the result files
     python benchmarks/strategies.py run --budget quick --rows remedies   # issue 19: single-task, joint, each remedy
+        --precision fp32 --out benchmarks/results/strategies-quick-cpu   # its CPU table (fp32 on every CPU)
     python benchmarks/strategies.py run --rows joint-static,joint-lora8 # any rows by name
 
 Every run is MiniLM (../shared/models/minilm-l6-h384-uncased), NER 128 / QA 384 (stride 128), batch 16,
@@ -104,6 +105,7 @@ def run_values(tasks: tuple[str, ...], settings: dict, seed: int, run_dir: Path,
         "output_dir": str(run_dir),
         "threads": args.threads,
         "device": args.device,
+        "precision": args.precision,
     }
 
 
@@ -218,6 +220,25 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f}{spread}"
 
 
+def machines(records: list[dict]) -> str:
+    """Where the runs ran, and in which precision (auto: bf16 on CPUs with native bf16 and on GPUs)."""
+
+    def precision(record: dict) -> str:
+        chosen = record["settings"].get("precision", "auto")
+        return (
+            chosen
+            if chosen != "auto" or record["machine"]["device"] != "cpu"
+            else ("bf16" if record["machine"]["avx512_bf16"] else "fp32")
+        )
+
+    kinds = {
+        f"{r['machine']['cpu']}{' (' + r['machine']['cpu_capability'] + ')' if r['machine'].get('cpu_capability') else ''}"
+        f", {r['machine']['device']}, {precision(r)}, torch {r['machine']['torch']}"
+        for r in records
+    }
+    return "; ".join(sorted(kinds))
+
+
 def command_table(args) -> str:
     records = [json.loads(p.read_text()) for p in sorted((args.out / "runs").glob("*.json"))]
     if not records:
@@ -229,8 +250,8 @@ def command_table(args) -> str:
     lines = [
         f"MiniLM-L6, {budget['ner_train_size']} CoNLL-2003 train sentences + {budget['qa_train_size']} SQuAD "
         f"training-split questions, {budget['epochs']} epochs; CoNLL-2003 valid (entity F1, seqeval) and SQuAD "
-        f"dev articles 0-4 (1,877 questions); mean ± sample std over seeds. Machine: {records[0]['machine']['cpu']}, "
-        f"{records[0]['machine']['device']}, torch {records[0]['machine']['torch']}. The BANKING77 rows train on "
+        f"dev articles 0-4 (1,877 questions); mean ± sample std over seeds. Machines: {machines(records)}. "
+        f"The BANKING77 rows train on "
         f"all 10,003 BANKING77 train texts with the NER budget and score the 3,080 test texts. Training time: "
         f"the median over seeds (a run sharing the machine with other work takes longer).",
         "",
@@ -264,6 +285,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="result folder (default benchmarks/results/strategies-<budget>)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--precision", default="auto", help="fp32 for a CPU table that any CPU can extend (auto: bf16 where native)"
+    )
     parser.add_argument("--skip-pairing", action="store_true", help="leave out the BANKING77 + CoNLL-2003 run")
     parser.add_argument(
         "--rows", default="", help="comma list of rows (or the group 'remedies') to run instead of the issue 10 table"
