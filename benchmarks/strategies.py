@@ -221,22 +221,16 @@ def mean_std(values: list[float]) -> str:
 
 
 def machines(records: list[dict]) -> str:
-    """Where the runs ran, and in which precision (auto: bf16 on CPUs with native bf16 and on GPUs)."""
+    """Where the runs ran, and in which precision (auto on a CPU: bf16 where native, else fp32)."""
 
-    def precision(record: dict) -> str:
-        chosen = record["settings"].get("precision", "auto")
-        return (
-            chosen
-            if chosen != "auto" or record["machine"]["device"] != "cpu"
-            else ("bf16" if record["machine"]["avx512_bf16"] else "fp32")
-        )
+    def kind(record: dict) -> str:
+        machine, precision = record["machine"], record["settings"].get("precision", "auto")
+        if precision == "auto" and machine["device"] == "cpu":
+            precision = "bf16" if machine["avx512_bf16"] else "fp32"
+        capability = f" ({machine['cpu_capability']})" if machine.get("cpu_capability") else ""
+        return f"{machine['cpu']}{capability}, {machine['device']}, {precision}, torch {machine['torch']}"
 
-    kinds = {
-        f"{r['machine']['cpu']}{' (' + r['machine']['cpu_capability'] + ')' if r['machine'].get('cpu_capability') else ''}"
-        f", {r['machine']['device']}, {precision(r)}, torch {r['machine']['torch']}"
-        for r in records
-    }
-    return "; ".join(sorted(kinds))
+    return "; ".join(sorted({kind(record) for record in records}))
 
 
 def command_table(args) -> str:
@@ -251,8 +245,7 @@ def command_table(args) -> str:
         f"MiniLM-L6, {budget['ner_train_size']} CoNLL-2003 train sentences + {budget['qa_train_size']} SQuAD "
         f"training-split questions, {budget['epochs']} epochs; CoNLL-2003 valid (entity F1, seqeval) and SQuAD "
         f"dev articles 0-4 (1,877 questions); mean ± sample std over seeds. Machines: {machines(records)}. "
-        f"The BANKING77 rows train on "
-        f"all 10,003 BANKING77 train texts with the NER budget and score the 3,080 test texts. Training time: "
+        f"The BANKING77 rows train on all 10,003 BANKING77 train texts with the NER budget and score the 3,080 test texts. Training time: "
         f"the median over seeds (a run sharing the machine with other work takes longer).",
         "",
         "| configuration | seeds | NER entity F1 | QA EM | QA F1 | BANKING77 acc | BANKING77 macro-F1 | train min (median) |",
